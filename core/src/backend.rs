@@ -1,0 +1,97 @@
+//! The interface every OS backend implements, and the host facts it reports.
+//!
+//! Planning is pure: `plan` turns a [`Spec`] into the ordered kernel operations for one OS,
+//! as data that `stockade plan` prints and `apply` executes. Both planners compile on every
+//! OS, so `stockade plan --target freebsd` works on Linux and the reverse.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::portability::Target;
+use crate::Spec;
+
+/// Which cgroup hierarchy the Linux backend drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupVersion {
+    /// cgroup v1: one hierarchy per controller (also on hybrid hosts).
+    V1,
+    /// cgroup v2: the unified hierarchy.
+    V2,
+}
+
+impl fmt::Display for CgroupVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CgroupVersion::V1 => "v1",
+            CgroupVersion::V2 => "v2",
+        })
+    }
+}
+
+/// What a backend found on this host: what it can and cannot do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostInfo {
+    /// The operating system, as `uname -s` would put it in lower case.
+    pub os: String,
+    /// The kernel release.
+    pub release: String,
+    /// Linux: the cgroup hierarchy that holds the controllers stockade needs.
+    pub cgroup: Option<CgroupVersion>,
+    /// Linux: controllers available to stockade (e.g. `memory`, `pids`, `cpu`).
+    pub controllers: Vec<String>,
+    /// Linux: whether unprivileged user namespaces can be created.
+    pub user_namespaces: Option<bool>,
+    /// FreeBSD: whether `kern.racct.enable` is on (rctl limits work).
+    pub racct: Option<bool>,
+    /// FreeBSD: whether the kernel has VIMAGE (vnet jails).
+    pub vimage: Option<bool>,
+}
+
+impl HostInfo {
+    /// The portability target this host is.
+    pub fn target(&self) -> Option<Target> {
+        match (self.os.as_str(), self.cgroup) {
+            ("linux", Some(CgroupVersion::V1)) => Some(Target::LinuxCgroupV1),
+            ("linux", _) => Some(Target::LinuxCgroupV2),
+            ("freebsd", _) => Some(Target::Freebsd),
+            _ => None,
+        }
+    }
+}
+
+/// Facts a planner needs beyond the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanContext {
+    /// The environment's state folder (e.g. `/run/stockade/web`); planners place
+    /// per-environment files (a host-view root, overlay layers) below it.
+    pub state_dir: PathBuf,
+    /// Linux: the cgroup hierarchy to plan for.
+    pub cgroup: CgroupVersion,
+}
+
+impl PlanContext {
+    /// The context for a state root (e.g. `/run/stockade`) and an environment name.
+    pub fn new(state_root: impl Into<PathBuf>, name: &str, cgroup: CgroupVersion) -> Self {
+        PlanContext {
+            state_dir: state_root.into().join(name),
+            cgroup,
+        }
+    }
+}
+
+/// One OS backend.
+pub trait Backend {
+    /// The ordered kernel operations for one spec on this OS.
+    type Plan: Serialize + fmt::Display;
+    /// What can go wrong in this backend.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Reports what this host can do.
+    fn probe(&self) -> Result<HostInfo, Self::Error>;
+
+    /// Turns a validated spec into this OS's plan. Pure: touches nothing.
+    fn plan(&self, spec: &Spec, ctx: &PlanContext) -> Result<Self::Plan, Self::Error>;
+}

@@ -1,0 +1,15 @@
+//! stockade-core: the platform-neutral model of an isolated environment.
+//!
+//! - [`spec`]: the TOML environment spec (schema v1), strict parsing and validation;
+//! - [`portability`]: every spec feature's support level per target OS, as data;
+//! - [`backend`]: the interface each OS backend implements, and the host facts it probes.
+//!
+//! Nothing here touches the kernel: it compiles and is tested on every OS.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod portability;
+pub mod spec;
+
+pub use spec::Spec;
