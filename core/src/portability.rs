@@ -137,6 +137,37 @@ pub enum Feature {
     Privilege(Privilege),
 }
 
+impl Feature {
+    /// Human name, as in the docs and `stockade check`.
+    pub fn label(self) -> String {
+        let text = match self {
+            Feature::ProcessIsolation => "process isolation",
+            Feature::IpcIsolation => "IPC isolation",
+            Feature::RootPath => "root from a folder",
+            Feature::RootHost => "root as a view of the host",
+            Feature::ReadonlyRoot => "read-only root",
+            Feature::Hostname => "hostname",
+            Feature::User => "run as a user",
+            Feature::Init => "init (reaper as PID 1)",
+            Feature::BindMount => "bind mount",
+            Feature::TmpfsMount => "tmpfs mount",
+            Feature::ProcMount => "proc mount",
+            Feature::DevMount => "dev mount",
+            Feature::NetworkNone => "network none",
+            Feature::NetworkHost => "network host",
+            Feature::NetworkPrivate => "network private",
+            Feature::MemoryLimit => "memory limit",
+            Feature::ProcessLimit => "process limit",
+            Feature::CpuLimit => "CPU limit",
+            Feature::OpenFilesLimit => "open files limit",
+            Feature::SyscallFilter => "syscall filter",
+            Feature::SyscallFilterOff => "syscall filter off",
+            Feature::Privilege(p) => return format!("privilege {}", p.name()),
+        };
+        text.to_string()
+    }
+}
+
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Row {
@@ -543,8 +574,7 @@ pub fn markdown() -> String {
     let mut out = String::new();
     out.push_str("# Portability\n\n");
     out.push_str(
-        "<!-- Generated from stockade-core's portability table by \
-         `cargo run -p stockade -- portability > docs/portability.md`. Do not edit. -->\n\n",
+        "<!-- Generated from the portability table in core/src/portability.rs by `stockade portability`; a test fails when this file is stale. Do not edit. -->\n\n",
     );
     out.push_str(
         "Every spec feature, per target: **exact** (the same observable behaviour), \
@@ -561,8 +591,8 @@ pub fn markdown() -> String {
         };
         let _ = writeln!(
             out,
-            "| {:?} | `{}` | {} | {} | {} |",
-            r.feature,
+            "| {} | `{}` | {} | {} | {} |",
+            r.feature.label(),
             r.key.replace('|', "\\|"),
             on(Target::LinuxCgroupV2),
             on(Target::LinuxCgroupV1),

@@ -170,7 +170,7 @@ impl Loader<'_, '_> {
                 }
             }),
             None => self.default_name.clone().or_else(|| {
-                self.r.error(
+                self.r.missing(
                     top.clone(),
                     "name",
                     "missing",
@@ -200,7 +200,7 @@ impl Loader<'_, '_> {
                 .table(v, "root", None)
                 .and_then(|(t, s)| self.root(t, s)),
             None => {
-                self.r.error(top.clone(), "root", "missing", Some("add [root] with path = \"/srv/roots/NAME\", or host = true for a read-only view of the host".into()));
+                self.r.missing(top.clone(), "root", "missing", Some("add [root] with path = \"/srv/roots/NAME\", or host = true for a read-only view of the host".into()));
                 None
             }
         };
@@ -209,7 +209,7 @@ impl Loader<'_, '_> {
                 .table(v, "process", None)
                 .and_then(|(t, s)| self.process(t, s)),
             None => {
-                self.r.error(
+                self.r.missing(
                     top.clone(),
                     "process",
                     "missing",
@@ -302,9 +302,12 @@ impl Loader<'_, '_> {
             }
             (Some(p), _) => RootSource::Path(p),
             (None, Some(true)) => RootSource::Host,
-            (None, _) if t.contains_key("path") => return None, // already reported
+            // A present but invalid key was already reported.
+            (None, _) if t.contains_key("path") || t.contains_key("host") && host.is_none() => {
+                return None
+            }
             (None, _) => {
-                self.r.error(span, "root", "needs `path` or `host = true`", Some("path = \"/srv/roots/NAME\" for a prepared folder, host = true for a read-only view of the host".into()));
+                self.r.missing(span, "root.path", "root needs `path` or `host = true`", Some("path = \"/srv/roots/NAME\" for a prepared folder, host = true for a read-only view of the host".into()));
                 return None;
             }
         };
@@ -316,7 +319,7 @@ impl Loader<'_, '_> {
         let command = match t.get("command") {
             Some(v) => self.command(v),
             None => {
-                self.r.error(
+                self.r.missing(
                     span,
                     "process.command",
                     "missing",
@@ -543,7 +546,7 @@ impl Loader<'_, '_> {
                 s
             }
             None => {
-                self.r.error(
+                self.r.missing(
                     span,
                     &k("kind"),
                     "missing",
@@ -555,7 +558,7 @@ impl Loader<'_, '_> {
         let target = match t.get("target") {
             Some(v) => self.inside_path(v, &k("target"), false),
             None => {
-                self.r.error(
+                self.r.missing(
                     span.clone(),
                     &k("target"),
                     "missing",
@@ -586,7 +589,7 @@ impl Loader<'_, '_> {
                         source: self.path(v, &k("source"))?,
                     },
                     None => {
-                        self.r.error(span, &k("source"), "missing", Some("the host path to mount; relative paths start at the spec file's folder".into()));
+                        self.r.missing(span, &k("source"), "missing", Some("the host path to mount; relative paths start at the spec file's folder".into()));
                         return None;
                     }
                 }

@@ -20,6 +20,8 @@ pub struct Reader<'s> {
     src: &'s str,
     file: String,
     diagnostics: Vec<Diagnostic>,
+    /// Keys offered as "did you mean": their absence is already explained.
+    suggested: Vec<String>,
 }
 
 impl<'s> Reader<'s> {
@@ -28,6 +30,7 @@ impl<'s> Reader<'s> {
             src,
             file,
             diagnostics: Vec::new(),
+            suggested: Vec::new(),
         }
     }
 
@@ -60,6 +63,13 @@ impl<'s> Reader<'s> {
         });
     }
 
+    /// Records that a required key is missing, unless a misspelling of it was reported.
+    pub fn missing(&mut self, span: Range<usize>, key: &str, message: &str, hint: Option<String>) {
+        if !self.suggested.iter().any(|k| k == key) {
+            self.error(span, key, message, hint);
+        }
+    }
+
     /// Reports every key of `table` not in `known`, with a "did you mean" when one is close.
     /// `elsewhere` lists keys that belong to another table, as (key, full path).
     pub fn reject_unknown(
@@ -76,7 +86,10 @@ impl<'s> Reader<'s> {
             }
             let full = join(path, name);
             let hint = match closest(name, known) {
-                Some(k) => Some(format!("did you mean `{}`?", join(path, k))),
+                Some(k) => {
+                    self.suggested.push(join(path, k));
+                    Some(format!("did you mean `{}`?", join(path, k)))
+                }
                 None => elsewhere
                     .iter()
                     .find(|(k, _)| *k == name)
