@@ -11,5 +11,6 @@
 pub mod backend;
 pub mod portability;
 pub mod spec;
+pub mod state;
 
 pub use spec::Spec;

@@ -1,0 +1,424 @@
+//! The state store: one folder per environment under a state root (`/run/stockade`).
+//!
+//! `<root>/<name>/state.json` records the environment's status and every kernel object
+//! made for it, written before the object is made so that `delete --force` can undo a
+//! create that died at any step. `<root>/<name>/lock` serialises commands on one
+//! environment (an advisory `flock`, released by the kernel if the holder dies).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::check_name;
+
+/// Lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Being made; a state still `creating` without its creator is a crashed create.
+    Creating,
+    /// Made; the process waits for `start`.
+    Created,
+    /// The process runs.
+    Running,
+    /// The process has exited; kernel objects may remain until `delete`.
+    Stopped,
+}
+
+/// How the environment's process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// Exit code as a shell reports it: the status, or 128+N for signal N.
+    pub code: i32,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// Why, when known beyond the status (e.g. "out of memory").
+    pub reason: Option<String>,
+}
+
+/// A kernel object made for an environment, recorded so it can be undone exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Resource {
+    /// A folder stockade made (removed, if empty, on delete).
+    Dir {
+        /// Host path.
+        path: PathBuf,
+    },
+    /// A mount in the host's mount namespace.
+    Mount {
+        /// Host path of the mount point.
+        path: PathBuf,
+    },
+    /// A cgroup folder.
+    Cgroup {
+        /// Absolute path, e.g. `/sys/fs/cgroup/memory/stockade/web`.
+        path: PathBuf,
+    },
+    /// A network interface on the host.
+    Interface {
+        /// Its name.
+        name: String,
+    },
+    /// A FreeBSD jail.
+    Jail {
+        /// Its name.
+        name: String,
+    },
+    /// An rctl rule.
+    RctlRule {
+        /// The rule, e.g. `jail:web:memoryuse:deny=268435456`.
+        rule: String,
+    },
+    /// A process (the environment's first process or its monitor).
+    Process {
+        /// Host PID.
+        pid: i32,
+        /// Its start time (clock ticks since boot), so a recycled PID is never signalled.
+        start_time: u64,
+    },
+}
+
+/// Everything recorded about one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// The environment's name.
+    pub name: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Host PID of the environment's first process, once it exists.
+    pub pid: Option<i32>,
+    /// Start time of that process (from /proc/PID/stat), to detect PID reuse.
+    pub pid_start_time: Option<u64>,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: u64,
+    /// The spec file it was made from.
+    pub spec_file: Option<PathBuf>,
+    /// The validated spec, as JSON, so later commands need not reread the file.
+    pub spec: serde_json::Value,
+    /// How the process ended, once known.
+    pub exit: Option<Exit>,
+    /// Kernel objects made, in the order made.
+    pub resources: Vec<Resource>,
+}
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The name cannot be a state folder.
+    #[error("invalid environment name: {0}")]
+    BadName(String),
+    /// An environment of that name exists.
+    #[error("an environment named {0:?} already exists (stockade delete {0} removes it)")]
+    Exists(String),
+    /// No environment of that name.
+    #[error("no environment named {0:?} (stockade list shows them)")]
+    NotFound(String),
+    /// Another stockade command holds the environment.
+    #[error("environment {0:?} is busy: another stockade command is working on it")]
+    Busy(String),
+    /// A filesystem operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// state.json could not be parsed.
+    #[error("{}: corrupt state: {source}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+trait WithPath<T> {
+    fn at(self, path: &Path) -> Result<T, StateError>;
+}
+
+impl<T> WithPath<T> for io::Result<T> {
+    fn at(self, path: &Path) -> Result<T, StateError> {
+        self.map_err(|source| StateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The folder holding every environment's state.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    root: PathBuf,
+}
+
+/// One environment's state folder, locked for as long as this value lives.
+#[derive(Debug)]
+pub struct Entry {
+    dir: PathBuf,
+    _lock: File,
+    /// The recorded state.
+    pub state: State,
+}
+
+impl StateStore {
+    /// A store rooted at `root` (created on first use, mode 0700).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StateStore { root: root.into() }
+    }
+
+    /// The store's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The state folder of `name` (which may not exist).
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Makes the state folder of a new environment and locks it. Fails if the name is taken.
+    pub fn create(&self, state: State) -> Result<Entry, StateError> {
+        check_name(&state.name).map_err(StateError::BadName)?;
+        create_private_dir_all(&self.root)?;
+        let dir = self.dir(&state.name);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StateError::Exists(state.name))
+            }
+            Err(e) => return Err(e).at(&dir),
+        }
+        let lock = lock_file(&dir, &state.name, true)?;
+        let entry = Entry {
+            dir,
+            _lock: lock,
+            state,
+        };
+        entry.save()?;
+        Ok(entry)
+    }
+
+    /// Opens and locks an existing environment, waiting for another command to finish
+    /// when `wait` is true.
+    pub fn open(&self, name: &str, wait: bool) -> Result<Entry, StateError> {
+        check_name(name).map_err(StateError::BadName)?;
+        let dir = self.dir(name);
+        if !dir.is_dir() {
+            return Err(StateError::NotFound(name.to_string()));
+        }
+        let lock = lock_file(&dir, name, wait)?;
+        let path = dir.join("state.json");
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            // A create killed before its first save leaves only the folder: treat it as an
+            // empty state so `delete --force` can remove it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Entry {
+                    dir,
+                    _lock: lock,
+                    state: State::new(name.to_string(), None, serde_json::Value::Null),
+                })
+            }
+            Err(e) => return Err(e).at(&path),
+        };
+        let state = serde_json::from_slice(&text).map_err(|source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Entry {
+            dir,
+            _lock: lock,
+            state,
+        })
+    }
+
+    /// Reads an environment's state without locking it (for `list` and `state`).
+    pub fn peek(&self, name: &str) -> Result<State, StateError> {
+        check_name(name).map_err(StateError::BadName)?;
+        let path = self.dir(name).join("state.json");
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound(name.to_string()))
+            }
+            Err(e) => return Err(e).at(&path),
+        };
+        serde_json::from_slice(&text).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    /// Names of every environment with a state folder, sorted.
+    pub fn names(&self) -> Result<Vec<String>, StateError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).at(&self.root),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| check_name(n).is_ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl State {
+    /// A fresh state in `creating`, timestamped now.
+    pub fn new(name: String, spec_file: Option<PathBuf>, spec: serde_json::Value) -> Self {
+        State {
+            name,
+            status: Status::Creating,
+            pid: None,
+            pid_start_time: None,
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            spec_file,
+            spec,
+            exit: None,
+            resources: Vec::new(),
+        }
+    }
+}
+
+impl Entry {
+    /// The environment's state folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes state.json atomically (a temporary file renamed over the old one), so a crash
+    /// never leaves a half-written record.
+    pub fn save(&self) -> Result<(), StateError> {
+        let path = self.dir.join("state.json");
+        let tmp = self.dir.join(".state.json.tmp");
+        let json =
+            serde_json::to_vec_pretty(&self.state).map_err(|source| StateError::Corrupt {
+                path: path.clone(),
+                source,
+            })?;
+        let mut f = File::create(&tmp).at(&tmp)?;
+        f.write_all(&json).at(&tmp)?;
+        f.sync_all().at(&tmp)?;
+        fs::rename(&tmp, &path).at(&path)
+    }
+
+    /// Records a kernel object, saving before the caller makes it: after a crash the record
+    /// may name an object that was never made (undo tolerates that), never the reverse.
+    pub fn record(&mut self, resource: Resource) -> Result<(), StateError> {
+        self.state.resources.push(resource);
+        self.save()
+    }
+
+    /// Removes the state folder (after every resource is undone).
+    pub fn remove(self) -> Result<(), StateError> {
+        fs::remove_dir_all(&self.dir).at(&self.dir)
+    }
+}
+
+fn create_private_dir_all(path: &Path) -> Result<(), StateError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .at(path)
+}
+
+fn lock_file(dir: &Path, name: &str, wait: bool) -> Result<File, StateError> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    if wait {
+        file.lock().at(&path)?;
+    } else {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(StateError::Busy(name.to_string())),
+            Err(fs::TryLockError::Error(e)) => return Err(e).at(&path),
+        }
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(name: &str) -> State {
+        State::new(name.into(), None, serde_json::json!({"name": name}))
+    }
+
+    #[test]
+    fn create_open_record_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::new(tmp.path().join("run"));
+        let mut e = store.create(state("web")).unwrap();
+        e.record(Resource::Cgroup {
+            path: "/sys/fs/cgroup/stockade/web".into(),
+        })
+        .unwrap();
+        assert!(matches!(
+            store.open("web", false),
+            Err(StateError::Busy(n)) if n == "web"
+        ));
+        drop(e);
+        let e = store.open("web", false).unwrap();
+        assert_eq!(e.state.resources.len(), 1);
+        assert_eq!(store.peek("web").unwrap().status, Status::Creating);
+        assert_eq!(store.names().unwrap(), ["web"]);
+        e.remove().unwrap();
+        assert!(store.names().unwrap().is_empty());
+        assert!(matches!(
+            store.open("web", false),
+            Err(StateError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::new(tmp.path());
+        let _a = store.create(state("a")).unwrap();
+        assert!(matches!(
+            store.create(state("a")),
+            Err(StateError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn bad_names_never_become_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::new(tmp.path());
+        assert!(matches!(
+            store.create(state("../x")),
+            Err(StateError::BadName(_))
+        ));
+        assert!(matches!(
+            store.open("..", false),
+            Err(StateError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn a_folder_without_state_json_opens_empty_for_forced_delete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::new(tmp.path());
+        fs::create_dir(tmp.path().join("half")).unwrap();
+        let e = store.open("half", false).unwrap();
+        assert!(e.state.resources.is_empty());
+        e.remove().unwrap();
+    }
+}
