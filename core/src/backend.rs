@@ -95,3 +95,91 @@ pub trait Backend {
     /// Turns a validated spec into this OS's plan. Pure: touches nothing.
     fn plan(&self, spec: &Spec, ctx: &PlanContext) -> Result<Self::Plan, Self::Error>;
 }
+
+/// How `create` connects the environment's standard streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stdio {
+    /// The caller's stdin, stdout and stderr (foreground `run`, `exec`).
+    #[default]
+    Inherit,
+    /// stdin from /dev/null, stdout and stderr to the caller's (detached `create`/`run -d`),
+    /// as runc's pass-through mode does.
+    Detached,
+}
+
+/// Options of `create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Where the streams go.
+    pub stdio: Stdio,
+    /// Start at once instead of waiting for `start`.
+    pub start: bool,
+}
+
+/// The lifecycle of environments on one OS: what `stockade run`, `create`, `start`,
+/// `exec`, `kill`, `stop`, `delete`, `state` and `list` do. Every method works on the
+/// state store, so any command can pick up where another (or a crashed one) left off.
+pub trait Runtime: Backend {
+    /// Makes the environment (every kernel object, recorded in the store), leaving its
+    /// process waiting for `start` unless `opts.start`. On failure, undoes everything made.
+    /// A monitor process waits for the environment and records its exit.
+    fn create(
+        &self,
+        spec: &Spec,
+        store: &crate::state::StateStore,
+        opts: &CreateOptions,
+    ) -> Result<crate::state::State, Self::Error>;
+
+    /// Lets a created environment's process exec its command.
+    fn start(&self, store: &crate::state::StateStore, name: &str) -> Result<(), Self::Error>;
+
+    /// Foreground run: create, start, forward signals, wait, delete. Returns how the
+    /// process ended.
+    fn run(
+        &self,
+        spec: &Spec,
+        store: &crate::state::StateStore,
+    ) -> Result<crate::state::Exit, Self::Error>;
+
+    /// Runs a command inside a running environment, in the foreground, with the same
+    /// namespaces, limits and privileges; returns how it ended.
+    fn exec(
+        &self,
+        store: &crate::state::StateStore,
+        name: &str,
+        command: &[String],
+    ) -> Result<crate::state::Exit, Self::Error>;
+
+    /// Sends a signal (a name like `TERM`/`SIGTERM` or a number) to the environment's
+    /// first process.
+    fn signal(
+        &self,
+        store: &crate::state::StateStore,
+        name: &str,
+        signal: &str,
+    ) -> Result<(), Self::Error>;
+
+    /// SIGTERM, then SIGKILL to every process of the environment after `grace`.
+    fn stop(
+        &self,
+        store: &crate::state::StateStore,
+        name: &str,
+        grace: std::time::Duration,
+    ) -> Result<(), Self::Error>;
+
+    /// Removes a stopped environment and every kernel object recorded for it; with
+    /// `force`, kills it first and tolerates objects already gone (a crashed create).
+    fn delete(
+        &self,
+        store: &crate::state::StateStore,
+        name: &str,
+        force: bool,
+    ) -> Result<(), Self::Error>;
+
+    /// The environment's state, with its status refreshed from the kernel.
+    fn state(
+        &self,
+        store: &crate::state::StateStore,
+        name: &str,
+    ) -> Result<crate::state::State, Self::Error>;
+}
