@@ -144,7 +144,7 @@ fn unknown_enum_values_suggest_the_near_miss() {
     );
     one_error(
         &format!("{BASE}[privileges]\nallow = [\"raw_socket\"]\n"),
-        "7:10: privileges.allow[0]: unknown privilege \"raw_socket\" (did you mean \"raw_sockets\"?)",
+        "7:10: privileges.allow[1]: unknown privilege \"raw_socket\" (did you mean \"raw_sockets\"?)",
     );
 }
 
@@ -284,6 +284,28 @@ fn name_defaults_to_the_file_stem() {
     )
     .unwrap();
     assert_eq!(spec.name, "hello");
+}
+
+#[test]
+fn name_override_replaces_and_supplies_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("-odd stem.toml");
+    std::fs::write(&path, BASE.replace("name = \"web\"\n", "")).unwrap();
+    assert!(
+        Spec::load(&path).is_err(),
+        "no name and no usable file stem"
+    );
+    let spec = Spec::load_as(&path, Some("my_env")).unwrap();
+    assert_eq!(spec.name, "my_env");
+    assert_eq!(spec.hostname, "my-env", "a host name cannot hold '_'");
+}
+
+#[test]
+fn ipv6_default_gateway_is_a_host_address() {
+    let spec = ok(&format!(
+        "{BASE}[network]\nmode = \"private\"\naddress = \"fd00::2/64\"\n"
+    ));
+    assert_eq!(spec.network.gateway.unwrap().to_string(), "fd00::1");
 }
 
 #[test]

@@ -67,15 +67,20 @@ const MAX_NAME: usize = 64;
 /// The smallest CPU quota cgroup v2 accepts is 1 ms per 100 ms period.
 const MIN_CPUS: f64 = 0.01;
 
-pub(super) fn load_file(path: &Path) -> Result<Spec, SpecError> {
+pub(super) fn load_file(path: &Path, name: Option<&str>) -> Result<Spec, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, Some(path))
+    parse(&text, Some(path), name)
 }
 
-pub(super) fn parse(text: &str, origin: Option<&Path>) -> Result<Spec, SpecError> {
+/// `name`, when given, replaces the file's `name` (which is still checked if present).
+pub(super) fn parse(
+    text: &str,
+    origin: Option<&Path>,
+    name: Option<&str>,
+) -> Result<Spec, SpecError> {
     let file = origin.map_or_else(|| "<input>".to_string(), |p| p.display().to_string());
     let base = origin
         .and_then(Path::parent)
@@ -108,7 +113,7 @@ pub(super) fn parse(text: &str, origin: Option<&Path>) -> Result<Spec, SpecError
         base,
         default_name: origin.and_then(file_stem_name),
     }
-    .spec(doc.get_ref(), doc.span());
+    .spec(doc.get_ref(), doc.span(), name);
     match spec {
         Some(mut spec) if !r.has_errors() => {
             spec.source = origin.map(absolute);
@@ -157,9 +162,17 @@ struct Loader<'r, 's> {
 }
 
 impl Loader<'_, '_> {
-    fn spec(&mut self, doc: &DeTable<'_>, span: Range<usize>) -> Option<Spec> {
+    fn spec(
+        &mut self,
+        doc: &DeTable<'_>,
+        span: Range<usize>,
+        name_override: Option<&str>,
+    ) -> Option<Spec> {
         self.r.reject_unknown(doc, "", TOP_KEYS, MISPLACED);
         let top = span.start..span.start;
+        if name_override.is_some() {
+            self.default_name = name_override.map(str::to_string);
+        }
 
         let name = match doc.get("name") {
             Some(v) => self.r.string(v, "name").and_then(|n| match check_name(n) {
@@ -240,8 +253,8 @@ impl Loader<'_, '_> {
 
         let name = name?;
         Some(Spec {
-            hostname: hostname.unwrap_or_else(|| name.clone()),
-            name,
+            hostname: hostname.unwrap_or_else(|| hostname_from_name(&name)),
+            name: name_override.map_or(name, str::to_string),
             root: root?,
             process: process?,
             mounts,
@@ -365,7 +378,7 @@ impl Loader<'_, '_> {
         }
         let mut argv = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let k = format!("{key}[{i}]");
+            let k = format!("{key}[{}]", i + 1);
             let s = self.r.string(item, &k)?;
             if s.contains('\0') {
                 self.r.error(item.span(), &k, "contains a NUL byte", None);
@@ -846,7 +859,7 @@ impl Loader<'_, '_> {
                 .iter()
                 .enumerate()
             {
-                let key = format!("privileges.allow[{i}]");
+                let key = format!("privileges.allow[{}]", i + 1);
                 let Some(name) = self.r.string(item, &key) else {
                     continue;
                 };
@@ -900,7 +913,20 @@ impl Loader<'_, '_> {
 
 /// The first host address of the subnet that is not the environment's own.
 fn default_gateway(address: &IpNet) -> Option<IpAddr> {
-    address.hosts().find(|h| *h != address.addr())
+    // ipnet counts every IPv6 address as a host; the subnet-router anycast address (the
+    // network address) is not one to give an interface.
+    address
+        .hosts()
+        .find(|h| *h != address.addr() && *h != address.network())
+}
+
+/// The default host name: the environment's name, made a valid host name ('_' is not).
+fn hostname_from_name(name: &str) -> String {
+    let mut h: String = name.replace('_', "-").chars().take(63).collect();
+    while h.ends_with(['-', '.']) {
+        h.pop();
+    }
+    h
 }
 
 fn check_hostname(h: &str) -> Result<(), String> {

@@ -286,12 +286,18 @@ impl Privilege {
 impl Spec {
     /// Reads and validates a spec file. Relative paths inside resolve against its folder.
     pub fn load(path: &Path) -> Result<Spec, SpecError> {
-        load::load_file(path)
+        load::load_file(path, None)
+    }
+
+    /// Like [`Spec::load`], with `name` (from `--name`) replacing the file's `name`; a
+    /// file without `name` is then valid whatever its file name.
+    pub fn load_as(path: &Path, name: Option<&str>) -> Result<Spec, SpecError> {
+        load::load_file(path, name)
     }
 
     /// Parses and validates spec text. `origin` names the file in errors and is the base of
     /// relative paths (its parent folder); `None` means "<input>" and the current folder.
     pub fn from_toml(text: &str, origin: Option<&Path>) -> Result<Spec, SpecError> {
-        load::parse(text, origin)
+        load::parse(text, origin, None)
     }
 }
