@@ -1,0 +1,2 @@
+//! stockade-conformance: placeholder until the suite lands.
+fn main() {}
