@@ -1,1 +1,47 @@
-//! placeholder
+//! stockade-freebsd: runs a stockade environment as a FreeBSD jail.
+//!
+//! - [`plan`]: the pure planner, compiled and tested on every OS: nmount(2) calls under
+//!   the jail path, jail_set(2) parameters, rctl(8) rules, the vnet's interfaces and the
+//!   steps that start the process, plus their exact undo;
+//! - [`probe`]: reads what the host can do (sysctl `kern.racct.enable`,
+//!   `kern.features.vimage`); only on FreeBSD, elsewhere it says so.
+//!
+//! Executing a plan (`apply`) is FreeBSD-only and not part of this crate yet.
+#![deny(unsafe_code)]
+
+pub mod plan;
+pub mod probe;
+
+use stockade_core::backend::{Backend, HostInfo, PlanContext};
+use stockade_core::Spec;
+
+pub use plan::{plan, FreebsdPlan, HostError, PlanError};
+pub use probe::ProbeError;
+
+/// What can go wrong in the FreeBSD backend.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec has no FreeBSD plan.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The host could not be probed.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+}
+
+/// The FreeBSD backend: jails, rctl, nullfs/tmpfs/devfs/procfs, vnet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FreebsdBackend;
+
+impl Backend for FreebsdBackend {
+    type Plan = FreebsdPlan;
+    type Error = Error;
+
+    fn probe(&self) -> Result<HostInfo, Error> {
+        Ok(probe::probe()?)
+    }
+
+    fn plan(&self, spec: &Spec, ctx: &PlanContext) -> Result<FreebsdPlan, Error> {
+        Ok(plan::plan(spec, ctx)?)
+    }
+}

@@ -1,0 +1,352 @@
+//! The FreeBSD plan: a spec turned into the ordered kernel operations of a jail.
+//!
+//! Pure: nothing here touches the kernel, so it compiles and is tested on every OS and
+//! `stockade plan --target freebsd` works from Linux. Sections run in this order:
+//! 1. [`mount`]: nmount(2) calls that build the tree under the jail path;
+//! 2. [`jail`]: the jail_set(2) parameters that create the jail;
+//! 3. [`rctl`]: rctl_add_rule(2) rules (need `kern.racct.enable=1`);
+//! 4. [`net`]: the vnet's lo0 and the epair(4) of a private network;
+//! 5. [`exec`]: jail_attach(2), credentials, limits and execve(2) in a child.
+//!
+//! [`undo`] is the exact reverse, for `delete`.
+
+pub mod exec;
+pub mod jail;
+pub mod mount;
+pub mod net;
+pub mod rctl;
+pub mod undo;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use stockade_core::backend::{HostInfo, PlanContext};
+use stockade_core::portability::{self, Feature, Support, Target};
+use stockade_core::Spec;
+
+use exec::ExecStep;
+use jail::{JailParam, JailPlanError, JailValue};
+use mount::MountStep;
+use net::{NetPlanError, NetStep};
+use rctl::RctlRule;
+use undo::UndoStep;
+
+/// The folder below the state folder that becomes the jail's `path`.
+pub const JAIL_ROOT_DIR: &str = "root";
+
+/// Everything a jail for one spec needs, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FreebsdPlan {
+    /// The environment's name, also the jail's name and the rctl subject.
+    pub name: String,
+    /// The jail's `path` on the host: `<state_dir>/root`.
+    pub jail_path: PathBuf,
+    /// Folder and nmount(2) steps, in order.
+    pub mounts: Vec<MountStep>,
+    /// jail_set(2) parameters, in order.
+    pub jail: Vec<JailParam>,
+    /// rctl rules, in order.
+    pub rctl: Vec<RctlRule>,
+    /// Network steps after the jail exists, in order.
+    pub network: Vec<NetStep>,
+    /// Steps that start the process, in order.
+    pub exec: Vec<ExecStep>,
+    /// Where FreeBSD behaves differently from Linux for this spec (from the core
+    /// portability table), including features that plan no step, such as `process.init`.
+    pub notes: Vec<Note>,
+}
+
+/// A documented difference, from the portability table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    /// The spec key concerned.
+    pub key: String,
+    /// What differs.
+    pub text: &'static str,
+}
+
+/// Why a spec cannot be planned for FreeBSD.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The jail cannot be made (name, privileges).
+    #[error(transparent)]
+    Jail(#[from] JailPlanError),
+    /// The network cannot be planned.
+    #[error(transparent)]
+    Network(#[from] NetPlanError),
+    /// A feature the portability table marks unsupported on FreeBSD.
+    #[error("{key} is unsupported on FreeBSD: {reason}")]
+    Unsupported {
+        /// Where the spec uses it.
+        key: String,
+        /// The table's reason.
+        reason: &'static str,
+    },
+}
+
+/// This host cannot run a plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// rctl rules are planned but racct is off.
+    #[error(
+        "racct is off, so [limits] cannot be enforced: set kern.racct.enable=1 in \
+         /boot/loader.conf and reboot (or remove [limits])"
+    )]
+    RacctOff,
+    /// A vnet jail is planned but the kernel has no VIMAGE.
+    #[error(
+        "this kernel has no VIMAGE (kern.features.vimage), which network mode \"{mode}\" \
+         needs for its own network stack: boot a kernel with `options VIMAGE` (GENERIC has \
+         it since FreeBSD 12), or use mode = \"host\""
+    )]
+    NoVimage {
+        /// The spec's network mode.
+        mode: &'static str,
+    },
+}
+
+impl FreebsdPlan {
+    /// True when the plan has rctl rules, which need `kern.racct.enable=1`.
+    pub fn requires_racct(&self) -> bool {
+        !self.rctl.is_empty()
+    }
+
+    /// True when the jail gets its own network stack (`vnet`), which needs VIMAGE.
+    pub fn requires_vimage(&self) -> bool {
+        self.jail.iter().any(|p| p.name == "vnet")
+    }
+
+    /// Checks a probed host against what the plan needs; says what to do when it cannot.
+    pub fn check_host(&self, host: &HostInfo) -> Result<(), HostError> {
+        if self.requires_racct() && host.racct != Some(true) {
+            return Err(HostError::RacctOff);
+        }
+        if self.requires_vimage() && host.vimage != Some(true) {
+            let mode = if net::created_epair(&self.network).is_some() {
+                "private"
+            } else {
+                "none"
+            };
+            return Err(HostError::NoVimage { mode });
+        }
+        Ok(())
+    }
+
+    /// The mount points to unmount on delete, in order: the reverse of the mounts.
+    pub fn undo_mounts(&self) -> Vec<&Path> {
+        mount::undo_order(&self.mounts)
+    }
+
+    /// Every step of `delete`, in order.
+    pub fn undo(&self) -> Vec<UndoStep> {
+        undo::steps(self)
+    }
+
+    /// The value of a jail parameter, if the plan sets it.
+    pub fn jail_param(&self, name: &str) -> Option<&JailValue> {
+        self.jail.iter().find(|p| p.name == name).map(|p| &p.value)
+    }
+}
+
+/// Turns a validated spec into its FreeBSD plan.
+pub fn plan(spec: &Spec, ctx: &PlanContext) -> Result<FreebsdPlan, PlanError> {
+    let jail_path = ctx.state_dir.join(JAIL_ROOT_DIR);
+    // Privileges first: their error names the privilege, which is the more useful one.
+    let jail = jail::params(spec, &jail_path)?;
+    let notes = notes(spec)?;
+    let network = net::plan(&spec.name, &spec.network)?;
+    Ok(FreebsdPlan {
+        name: spec.name.clone(),
+        mounts: mount::plan(spec, &jail_path),
+        jail,
+        rctl: rctl::rules(&spec.name, &spec.limits),
+        network,
+        exec: exec::plan(spec),
+        notes,
+        jail_path,
+    })
+}
+
+/// The table's verdicts on this spec: unsupported features fail, approximations are notes.
+fn notes(spec: &Spec) -> Result<Vec<Note>, PlanError> {
+    let mut notes = Vec::new();
+    for report in portability::check(spec, &[Target::Freebsd]) {
+        for finding in report.findings {
+            match finding.support {
+                Support::Exact => {}
+                Support::Approximate(text) => notes.push(Note {
+                    key: finding.used.key,
+                    text,
+                }),
+                // Privileges were checked with their own error by `jail::params`.
+                Support::Unsupported(_)
+                    if matches!(finding.used.feature, Feature::Privilege(_)) => {}
+                Support::Unsupported(reason) => {
+                    return Err(PlanError::Unsupported {
+                        key: finding.used.key,
+                        reason,
+                    })
+                }
+            }
+        }
+    }
+    Ok(notes)
+}
+
+fn numbered<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    if items.is_empty() {
+        return writeln!(f, "  (none)");
+    }
+    for (i, item) in items.iter().enumerate() {
+        writeln!(f, "  {:>2}. {item}", i + 1)?;
+    }
+    Ok(())
+}
+
+fn plain<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    if items.is_empty() {
+        return writeln!(f, "  (none)");
+    }
+    for item in items {
+        writeln!(f, "  {item}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for FreebsdPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "FreeBSD plan for {} (jail path {})",
+            self.name,
+            self.jail_path.display()
+        )?;
+        let mut needs = Vec::new();
+        if self.requires_vimage() {
+            needs.push("a VIMAGE kernel (vnet jail)");
+        }
+        if self.requires_racct() {
+            needs.push("kern.racct.enable=1 (rctl)");
+        }
+        if !needs.is_empty() {
+            writeln!(f, "needs: {}", needs.join(", "))?;
+        }
+        writeln!(f, "\nmounts:")?;
+        numbered(f, &self.mounts)?;
+        writeln!(f, "\njail (jail_set, JAIL_CREATE):")?;
+        plain(f, &self.jail)?;
+        writeln!(f, "\nrctl (rctl_add_rule):")?;
+        plain(f, &self.rctl)?;
+        writeln!(f, "\nnetwork:")?;
+        numbered(f, &self.network)?;
+        writeln!(f, "\nexec (in a child):")?;
+        numbered(f, &self.exec)?;
+        writeln!(f, "\nundo (delete):")?;
+        numbered(f, &self.undo())?;
+        if !self.notes.is_empty() {
+            writeln!(f, "\nnotes:")?;
+            for n in &self.notes {
+                writeln!(f, "  - {}: {}", n.key, n.text)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stockade_core::backend::CgroupVersion;
+
+    use super::*;
+
+    fn plan_of(text: &str) -> Result<FreebsdPlan, PlanError> {
+        let spec =
+            Spec::from_toml(text, Some(Path::new("/etc/stockade/web.toml"))).expect("valid spec");
+        plan(
+            &spec,
+            &PlanContext::new("/var/run/stockade", "web", CgroupVersion::V2),
+        )
+    }
+
+    const BASE: &str = "name = \"web\"\n[root]\nhost = true\n[process]\ncommand = [\"/bin/sh\"]\n";
+
+    #[test]
+    fn requirements_follow_the_spec() {
+        let p = plan_of(BASE).expect("plan");
+        assert!(p.requires_vimage());
+        assert!(!p.requires_racct());
+
+        let p = plan_of(&format!(
+            "{BASE}[network]\nmode = \"host\"\n[limits]\nprocesses = 5\n"
+        ))
+        .expect("plan");
+        assert!(!p.requires_vimage());
+        assert!(p.requires_racct());
+    }
+
+    #[test]
+    fn check_host_says_what_is_missing() {
+        let p = plan_of(&format!("{BASE}[limits]\nmemory = \"1G\"\n")).expect("plan");
+        let mut host = HostInfo {
+            os: "freebsd".into(),
+            racct: Some(false),
+            vimage: Some(true),
+            ..HostInfo::default()
+        };
+        let err = p.check_host(&host).expect_err("racct off");
+        assert_eq!(err, HostError::RacctOff);
+        assert!(err
+            .to_string()
+            .contains("kern.racct.enable=1 in /boot/loader.conf"));
+
+        host.racct = Some(true);
+        host.vimage = Some(false);
+        assert_eq!(
+            p.check_host(&host),
+            Err(HostError::NoVimage { mode: "none" })
+        );
+
+        host.vimage = Some(true);
+        assert_eq!(p.check_host(&host), Ok(()));
+    }
+
+    #[test]
+    fn approximations_become_notes_and_init_is_one() {
+        let p = plan_of(&BASE.replace(
+            "command = [\"/bin/sh\"]",
+            "command = [\"/bin/sh\"]\ninit = true",
+        ))
+        .expect("plan");
+        let init = portability::support(Feature::Init, Target::Freebsd)
+            .why()
+            .expect("init is approximate on FreeBSD");
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.key == "process.init" && n.text == init),
+            "{:?}",
+            p.notes
+        );
+    }
+
+    #[test]
+    fn a_dotted_name_is_refused() {
+        let err = plan_of(&BASE.replace("\"web\"", "\"web.1\"")).expect_err("dotted");
+        assert!(
+            matches!(err, PlanError::Jail(JailPlanError::Name { .. })),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn serializes_to_json() {
+        let p = plan_of(BASE).expect("plan");
+        let json = serde_json::to_value(&p).expect("json");
+        assert_eq!(json["name"], "web");
+        assert_eq!(json["jail"][0]["name"], "name");
+        assert_eq!(json["jail"][3]["value"], true);
+        assert_eq!(json["mounts"][1]["step"], "mount");
+        assert_eq!(json["mounts"][1]["fstype"], "tmpfs");
+    }
+}

@@ -1,0 +1,151 @@
+//! Deleting an environment: the exact reverse of what its plan made.
+//!
+//! 1. kill(2) every process in the jail (SIGKILL; `stop` has already sent SIGTERM and
+//!    waited its grace period). jail_remove(2) kills them too, but signalling first lets
+//!    `apply` wait for them and report what was still running.
+//! 2. jail_remove(2). The jail may linger as "dying" while sockets drain; mounts it still
+//!    references may return EBUSY for a moment, so `apply` retries those unmounts.
+//! 3. rctl_remove_rule(2) for each rule, newest first, with the rule as the filter: rules
+//!    on a jail name outlive the jail, and the limits must hold until it is gone.
+//! 4. unmount(2) every mount in reverse order (see `mount::undo_order`); nested mounts go
+//!    first, the jail path last. Folders stockade created vanish with their tmpfs; the
+//!    jail path folder goes with the state folder.
+//! 5. Destroy the epair from the host end (SIOCIFDESTROY), which destroys both ends
+//!    wherever the jail end is.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::mount;
+use super::net;
+use super::FreebsdPlan;
+
+/// One undo step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum UndoStep {
+    /// Send a signal to every process in the jail.
+    SignalAll {
+        /// The jail name.
+        jail: String,
+        /// The signal's name.
+        signal: &'static str,
+    },
+    /// jail_remove(2) the jail with this name.
+    JailRemove {
+        /// The jail name.
+        jail: String,
+    },
+    /// rctl_remove_rule(2) with this filter.
+    RctlRemove {
+        /// The filter: the rule that was added.
+        filter: String,
+    },
+    /// unmount(2) this host path.
+    Unmount {
+        /// The mount point.
+        fspath: PathBuf,
+    },
+    /// Destroy this interface (and so its epair peer).
+    DestroyInterface {
+        /// The host end's name.
+        iface: String,
+    },
+}
+
+impl fmt::Display for UndoStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UndoStep::SignalAll { jail, signal } => {
+                write!(f, "kill every process in jail {jail} with {signal}")
+            }
+            UndoStep::JailRemove { jail } => write!(f, "jail_remove {jail}"),
+            UndoStep::RctlRemove { filter } => write!(f, "rctl_remove_rule {filter}"),
+            UndoStep::Unmount { fspath } => write!(f, "unmount {}", fspath.display()),
+            UndoStep::DestroyInterface { iface } => {
+                write!(f, "destroy {iface} (and its epair peer)")
+            }
+        }
+    }
+}
+
+/// The undo sequence of a plan.
+pub fn steps(plan: &FreebsdPlan) -> Vec<UndoStep> {
+    let mut steps = vec![
+        UndoStep::SignalAll {
+            jail: plan.name.clone(),
+            signal: "SIGKILL",
+        },
+        UndoStep::JailRemove {
+            jail: plan.name.clone(),
+        },
+    ];
+    steps.extend(
+        plan.rctl
+            .iter()
+            .rev()
+            .map(|r| UndoStep::RctlRemove { filter: r.filter() }),
+    );
+    steps.extend(
+        mount::undo_order(&plan.mounts)
+            .into_iter()
+            .map(|p| UndoStep::Unmount {
+                fspath: p.to_path_buf(),
+            }),
+    );
+    if let Some(epair) = net::created_epair(&plan.network) {
+        steps.push(UndoStep::DestroyInterface {
+            iface: epair.host.clone(),
+        });
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use stockade_core::backend::{CgroupVersion, PlanContext};
+    use stockade_core::Spec;
+
+    use super::*;
+
+    fn plan_of(extra: &str) -> FreebsdPlan {
+        let text = format!(
+            "name = \"db\"\n[root]\npath = \"/srv/db\"\n[process]\ncommand = [\"/bin/sh\"]\n{extra}"
+        );
+        let spec = Spec::from_toml(&text, Some(Path::new("/etc/stockade/db.toml"))).expect("spec");
+        super::super::plan(&spec, &PlanContext::new("/run/s", "db", CgroupVersion::V2))
+            .expect("plan")
+    }
+
+    #[test]
+    fn rules_are_removed_newest_first_and_no_interface_without_epair() {
+        let p = plan_of("[limits]\nmemory = \"1G\"\nprocesses = 5\n");
+        let got: Vec<String> = steps(&p).iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "kill every process in jail db with SIGKILL",
+                "jail_remove db",
+                "rctl_remove_rule jail:db:maxproc:deny=5",
+                "rctl_remove_rule jail:db:memoryuse:deny=1073741824",
+                "unmount /run/s/db/root/dev",
+                "unmount /run/s/db/root",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_private_network_ends_with_destroying_the_host_end() {
+        let p = plan_of("[network]\nmode = \"private\"\naddress = \"10.9.0.2/30\"\n");
+        assert_eq!(
+            steps(&p).last(),
+            Some(&UndoStep::DestroyInterface {
+                iface: "skdba".into()
+            })
+        );
+    }
+}
