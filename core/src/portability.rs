@@ -294,7 +294,8 @@ pub const FEATURES: &[Row] = &[
             "the jail uses the host's addresses but cannot change interfaces, routes or firewall rules")),
     row(Feature::NetworkPrivate, "network.mode = \"private\"",
         exact("network namespace + veth pair, addressed, default route via gateway"),
-        exact("vnet jail + epair(4), addressed, default route via gateway (needs VIMAGE)")),
+        approx("vnet jail + epair(4), addressed, default route via gateway (needs VIMAGE)",
+            "the jail's interface is named sk<name>b, not eth0: a unique name cannot collide when the kernel returns it to the host")),
     row_v1(Feature::MemoryLimit, "limits.memory",
         exact("memory.max; the OOM killer ends the environment's processes"),
         exact("memory.limit_in_bytes; the OOM killer ends the environment's processes"),
@@ -605,7 +606,8 @@ pub fn markdown() -> String {
          CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_SETFCAP, CAP_SYS_CHROOT and \
          CAP_AUDIT_WRITE (Docker's default set less CAP_NET_RAW, CAP_MKNOD and \
          CAP_NET_BIND_SERVICE, which FreeBSD jails also withhold by default); FreeBSD sets \
-         no allow.* parameter.\n\n",
+         `allow.set_hostname=false` and `allow.reserved_ports=false` explicitly (the kernel \
+         turns both on for every new jail) and no other allow.* parameter.\n\n",
     );
     out.push_str("| name | grants | linux | freebsd |\n|---|---|---|---|\n");
     for m in PRIVILEGES {

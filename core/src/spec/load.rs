@@ -124,6 +124,10 @@ pub(super) fn parse(
 }
 
 /// Checks an environment name (from the file or `--name`); the reason when invalid.
+///
+/// Names become folder, cgroup, jail and interface names on both OSes, so they keep to
+/// what all of them accept: no `.` (FreeBSD's jail hierarchy separator) and not all digits
+/// (FreeBSD would read it as a jail id).
 pub fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     match chars.next() {
@@ -133,10 +137,14 @@ pub fn check_name(name: &str) -> Result<(), String> {
         }
         _ => {}
     }
-    if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))) {
         return Err(format!(
-            "{name:?} contains {bad:?}; use letters, digits, '_', '-' and '.'"
+            "{name:?} contains {bad:?}; use letters, digits, '_' and '-'"
+        ));
+    }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "{name:?} is all digits; FreeBSD would take it for a jail id"
         ));
     }
     if name.len() > MAX_NAME {

@@ -24,7 +24,8 @@ pub use size::{format_size, parse_size};
 /// A validated environment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Spec {
-    /// Unique name on the host (`name`); `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 bytes.
+    /// Unique name on the host (`name`); `[a-zA-Z0-9][a-zA-Z0-9_-]*`, not all digits, at
+    /// most 64 bytes.
     pub name: String,
     /// Host name seen inside (`hostname`); defaults to `name`.
     pub hostname: String,
@@ -109,7 +110,8 @@ pub struct Process {
     pub command: Vec<String>,
     /// Working directory inside the root (absolute, default `/`).
     pub cwd: PathBuf,
-    /// Environment: exactly these variables, plus `PATH`, `HOME` and `TERM` defaults.
+    /// Environment: exactly these variables, plus `PATH` and `HOME` when not given (no
+    /// `TERM` unless given: the host's terminal type may not exist in the root).
     pub env: BTreeMap<String, String>,
     /// Who to run as (default root:root).
     pub user: User,

@@ -44,7 +44,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// Formats bytes with the largest binary suffix that divides them exactly ("256M").
 pub fn format_size(bytes: u64) -> String {
     for (shift, suffix) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
             return format!("{}{suffix}", bytes >> shift);
         }
     }
