@@ -9,6 +9,8 @@
 //! Executing a plan (`apply`) is FreeBSD-only and not part of this crate yet.
 #![deny(unsafe_code)]
 
+pub mod jailconf;
+pub mod migrate;
 pub mod plan;
 pub mod probe;
 

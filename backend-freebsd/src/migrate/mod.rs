@@ -1,0 +1,1 @@
+//! Migration between jail.conf(5) and stockade specs.
