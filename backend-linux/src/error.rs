@@ -24,4 +24,8 @@ pub enum Error {
         /// The OS stockade was built for (`std::env::consts::OS`).
         os: &'static str,
     },
+    /// Running an environment failed (create, start, exec, stop, delete...).
+    #[cfg(target_os = "linux")]
+    #[error(transparent)]
+    Runtime(Box<crate::apply::RuntimeError>),
 }

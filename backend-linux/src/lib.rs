@@ -14,6 +14,9 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The Linux runtime: applies plans (Linux only).
+#[cfg(target_os = "linux")]
+pub mod apply;
 pub mod error;
 pub mod plan;
 pub mod probe;

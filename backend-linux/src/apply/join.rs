@@ -1,0 +1,161 @@
+//! `exec`: running a command inside a running environment — setns(2) into the namespaces
+//! of its first process (`/proc/PID/ns/*`, namespaces(7)), joining its cgroups, then the
+//! same identity, capabilities, no_new_privs, rlimits and seccomp filter as its first
+//! process.
+//!
+//! A PID namespace applies to children only, so a forked helper joins the namespaces and
+//! clones the command's process as a sibling (`CLONE_PARENT`): the caller waits for it
+//! directly and forwards signals to it. The helper is made non-dumpable before it joins
+//! anything (see the runtime's CVE-2019-5736 notes): between setns and execve the new
+//! process runs stockade's code inside the environment's PID namespace.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use stockade_core::state::{Exit, StateStore};
+
+use super::process::{self, EXIT_STOCKADE};
+use super::runtime::{self, Relay, RuntimeError};
+use super::spawn;
+use super::sys::{self, Forked};
+use super::{cgroup, proc};
+
+/// The namespaces joined, in order: the mount namespace last, because joining it changes
+/// the root the others' paths would resolve in (the fds are all opened first anyway).
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// Runs `command` in the environment `name`, in the foreground; returns how it ended.
+pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, RuntimeError> {
+    let state = runtime::live_state(store, name)?;
+    let (Some(pid), Some(start)) = (state.pid, state.pid_start_time) else {
+        return Err(RuntimeError::NotRunning {
+            name: name.into(),
+            status: "unknown".into(),
+        });
+    };
+    let cfg = runtime::read_process_config(&store.dir(name))?;
+    let folders: Vec<PathBuf> = state
+        .resources
+        .iter()
+        .filter_map(|r| match r {
+            stockade_core::state::Resource::Cgroup { path } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+
+    // Open every namespace the environment does not share with us, then check that the
+    // PID still is the environment's process: the fds then surely are its namespaces.
+    let mut namespaces: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+    for (ns, flag) in NAMESPACES {
+        let theirs = format!("/proc/{pid}/ns/{ns}");
+        let ours = format!("/proc/self/ns/{ns}");
+        let same = match (fs::metadata(&theirs), fs::metadata(&ours)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if same {
+            continue;
+        }
+        let fd = nix::fcntl::open(
+            theirs.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| RuntimeError::Sys {
+            what: theirs.clone(),
+            source: e.into(),
+        })?;
+        namespaces.push((fd, *flag));
+    }
+    if !proc::is_alive(pid, start) {
+        return Err(RuntimeError::NotRunning {
+            name: name.into(),
+            status: "stopped".into(),
+        });
+    }
+
+    let relay = Relay::install()?;
+    let (pid_r, pid_w) = spawn::pipe().map_err(sys_err("pipe"))?;
+    let (report_r, report_w) = spawn::pipe().map_err(sys_err("pipe"))?;
+    let argv = command.to_vec();
+
+    match sys::fork().map_err(sys_err("fork"))? {
+        Forked::Child => {
+            drop((pid_r, report_r));
+            let mut keep: Vec<RawFd> = vec![pid_w.as_raw_fd(), report_w.as_raw_fd()];
+            keep.extend(namespaces.iter().map(|(fd, _)| fd.as_raw_fd()));
+            spawn::close_all_but(&keep);
+            let report = Some(&report_w);
+            let _ = nix::sys::prctl::set_dumpable(false);
+            if let Err(e) = cgroup::add_process(&folders, 0) {
+                process::fail(report, EXIT_STOCKADE, &format!("join the cgroup: {e}"));
+            }
+            for (fd, flag) in &namespaces {
+                if let Err(e) = nix::sched::setns(fd.as_fd(), *flag) {
+                    process::fail(report, EXIT_STOCKADE, &format!("setns {flag:?}: {e}"));
+                }
+            }
+            drop(namespaces);
+            match sys::clone3(0, None, true) {
+                Ok(Forked::Child) => {
+                    drop(pid_w);
+                    let (ids, home) = match process::resolve_user(&cfg.user) {
+                        Ok(v) => v,
+                        Err(e) => process::fail(report, EXIT_STOCKADE, &e.to_string()),
+                    };
+                    if let Err(e) = process::enter_cwd(&cfg.cwd) {
+                        process::fail(report, EXIT_STOCKADE, &e.to_string());
+                    }
+                    if let Err(e) = process::drop_privileges(&cfg, ids) {
+                        process::fail(report, EXIT_STOCKADE, &e.to_string());
+                    }
+                    let env = process::environment(&cfg, home.as_deref());
+                    process::exec(&cfg, &argv, &env, report)
+                }
+                Ok(Forked::Parent(child)) => {
+                    let mut f = fs::File::from(pid_w);
+                    let _ = f.write_all(&child.as_raw().to_ne_bytes());
+                    sys::exit_now(0)
+                }
+                Err(e) => process::fail(report, EXIT_STOCKADE, &format!("clone3: {e}")),
+            }
+        }
+        Forked::Parent(helper) => {
+            drop((pid_w, report_w));
+            drop(namespaces);
+            let mut buf = [0u8; 4];
+            let got = spawn::read_full(&pid_r, &mut buf);
+            let _ = waitpid(helper, None);
+            if !matches!(got, Ok(4)) {
+                // The helper failed before the command's process existed: its report says why.
+                let msg =
+                    spawn::read_report(report_r).unwrap_or_else(|| "the exec helper died".into());
+                return Err(RuntimeError::Setup(msg));
+            }
+            let child = Pid::from_raw(i32::from_ne_bytes(buf));
+            runtime::wait_foreground(child, &relay, &folders, Some(report_r))
+        }
+    }
+}
+
+fn sys_err(what: &'static str) -> impl FnOnce(io::Error) -> RuntimeError {
+    move |source| RuntimeError::Sys {
+        what: what.into(),
+        source,
+    }
+}

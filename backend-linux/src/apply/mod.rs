@@ -1,0 +1,26 @@
+//! Applying a [`LinuxPlan`](crate::LinuxPlan): the Linux runtime (`Runtime for
+//! LinuxBackend`). Compiled on Linux only; one module per kernel facility:
+//!
+//! - [`sys`]: the raw system calls nix lacks — the only module allowed `unsafe`;
+//! - [`proc`]: process identity from procfs (start times against PID reuse);
+//! - [`cgroup`]: the environment's control groups, limits, kill and removal;
+//! - [`rootfs`]: the mount steps, pivot_root, masked paths, inside the new mount namespace;
+//! - [`process`]: identity, capabilities, no_new_privs, rlimits, exec with 126/127;
+//! - [`seccomp`]: the syscall filter;
+//! - [`init`]: the minimal PID 1 of `process.init = true`;
+//! - [`spawn`]: cloning the first process, the pipes, the detached monitor;
+//! - [`join`]: `exec` into a running environment;
+//! - [`runtime`]: the lifecycle over the state store.
+
+pub mod cgroup;
+pub mod init;
+pub mod join;
+pub mod proc;
+pub mod process;
+pub mod rootfs;
+pub mod runtime;
+pub mod seccomp;
+pub mod spawn;
+pub mod sys;
+
+pub use runtime::RuntimeError;

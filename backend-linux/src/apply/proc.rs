@@ -1,0 +1,78 @@
+//! Process identity from procfs (proc(5)): a PID's start time in `/proc/PID/stat`, so that
+//! a PID recorded in state.json is never confused with a later process that reuses it.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// The start time of `pid` (field 22 of `/proc/PID/stat`, clock ticks since boot), read
+/// under `proc_root` (`/proc` on a host). `Ok(None)` when no such process exists.
+pub fn start_time_in(proc_root: &Path, pid: i32) -> io::Result<Option<u64>> {
+    let path = proc_root.join(pid.to_string()).join("stat");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(parse_start_time(&text))
+}
+
+/// The start time of `pid` on this host.
+pub fn start_time(pid: i32) -> io::Result<Option<u64>> {
+    start_time_in(Path::new("/proc"), pid)
+}
+
+/// Field 22 of a stat line. The command name (field 2) is in parentheses and may hold
+/// spaces and ')', so fields are counted from the last ')'.
+fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ')' come field 3 (state) onwards: field 22 is the 20th of these.
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        // A zombie or dead process is no longer running anything.
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// True when `pid` is a live process that started at `start_time` (not a zombie, not a
+/// recycled PID).
+pub fn is_alive(pid: i32, start_time: u64) -> bool {
+    matches!(self::start_time(pid), Ok(Some(t)) if t == start_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_start_time_after_odd_comm() {
+        let line = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_time(line), Some(987654));
+        let zombie = "42 (x) Z 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0";
+        assert_eq!(parse_start_time(zombie), None);
+    }
+
+    #[test]
+    fn this_process_is_alive() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).unwrap().unwrap();
+        assert!(is_alive(me, t));
+        assert!(!is_alive(me, t + 1));
+    }
+
+    #[test]
+    fn fixture_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("7")).unwrap();
+        fs::write(
+            tmp.path().join("7/stat"),
+            "7 (sh) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 555 0 0\n",
+        )
+        .unwrap();
+        assert_eq!(start_time_in(tmp.path(), 7).unwrap(), Some(555));
+        assert_eq!(start_time_in(tmp.path(), 8).unwrap(), None);
+    }
+}

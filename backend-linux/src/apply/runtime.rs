@@ -1,0 +1,695 @@
+//! The lifecycle of Linux environments over the state store: `Runtime for LinuxBackend`
+//! (create, start, run, exec, signal, stop, delete, state).
+//!
+//! Every kernel object is recorded in state.json before it is made, and undo walks the
+//! record backwards, tolerating objects that were never made: the same code undoes a
+//! failed create, `delete` and `delete --force` after a creator was killed at any step.
+//! The root is built inside the environment's private mount namespace, so the host never
+//! sees a mount of it and there is none to undo; what remains are cgroups, processes and
+//! the state folder.
+//!
+//! # CVE-2019-5736 (overwriting the runtime binary through /proc/PID/exe)
+//! The attack needs a process inside the environment to open `/proc/<pid>/exe` of a
+//! process that runs stockade's binary *and* lives in the environment's PID namespace.
+//! stockade never re-executes itself: the environment's first process is cloned from
+//! stockade and execve's the command directly, and `exec` forks a helper that joins the
+//! namespaces and execve's the command. Three processes run stockade code inside the PID
+//! namespace: the first process before its execve (alone in the namespace: nothing can
+//! see it), the `init` reaper (for its whole life) and the `exec` child before its execve.
+//! All three are made non-dumpable (`PR_SET_DUMPABLE 0`) before they enter or can be seen
+//! in the namespace, and the reaper re-asserts it after changing credentials. The kernel
+//! then allows `/proc/<pid>/exe`, `mem`, `fd/`, `environ` only to holders of
+//! CAP_SYS_PTRACE (ptrace_may_access), which the environment's bounding set lacks unless
+//! the spec grants `privileges.allow = ["ptrace"]` — a privilege that hands the
+//! environment every process in it, stockade's helpers included, and must be treated as
+//! such. This is runc's `runc init` non-dumpable defence; runc adds a read-only copy of
+//! its binary because `runc init` re-executes itself, which stockade never does.
+
+use std::fs;
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+use stockade_core::backend::{CgroupVersion, CreateOptions, PlanContext, Runtime, Stdio};
+use stockade_core::spec::{NetworkMode, Spec};
+use stockade_core::state::{Entry, Exit, Resource, State, StateError, StateStore, Status};
+
+use super::cgroup::{self, CgroupError};
+use super::process::ProcessConfig;
+use super::spawn::{self, ChildSetup, MonitorArgs};
+use super::{join, proc, sys};
+use crate::plan::PlanError;
+use crate::{Error, LinuxBackend};
+
+/// What the lifecycle can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The state store.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Planning.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Probing the host.
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
+    /// A cgroup operation.
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// A system call or file operation of the creator.
+    #[error("{what}: {source}")]
+    Sys {
+        /// What was being done.
+        what: String,
+        /// The cause, with errno.
+        source: io::Error,
+    },
+    /// The environment's process failed while building its root or dropping privileges.
+    #[error("setting up the environment failed: {0}")]
+    Setup(String),
+    /// The environment's process died before it was set up.
+    #[error("the environment's process died while being set up")]
+    DiedInSetup,
+    /// A feature of the spec this backend cannot run yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The command needs a running environment.
+    #[error("environment {name:?} is not running (status {status}); `stockade start {name}` or `stockade run` it first")]
+    NotRunning {
+        /// Its name.
+        name: String,
+        /// Its status.
+        status: String,
+    },
+    /// `start` on an environment that is not waiting for it.
+    #[error("environment {name:?} is not waiting to start (status {status})")]
+    NotCreated {
+        /// Its name.
+        name: String,
+        /// Its status.
+        status: String,
+    },
+    /// `delete` of a running environment without `--force`.
+    #[error(
+        "environment {0:?} is running: `stockade stop {0}` first, or `stockade delete --force {0}`"
+    )]
+    StillRunning(String),
+    /// A signal name or number that is not one.
+    #[error("unknown signal {0:?}: use a name like TERM, SIGKILL or a number like 9")]
+    BadSignal(String),
+}
+
+impl From<RuntimeError> for Error {
+    fn from(e: RuntimeError) -> Self {
+        Error::Runtime(Box::new(e))
+    }
+}
+
+fn sys_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RuntimeError {
+    let what = what.into();
+    move |source| RuntimeError::Sys { what, source }
+}
+
+fn nix_err(what: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> RuntimeError {
+    let what = what.into();
+    move |e| RuntimeError::Sys {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Debug-build hook for the crash tests: `STOCKADE_TEST_CRASH_AT=<step>` makes the creator
+/// SIGKILL itself at that step (after recording what the step makes). Steps, in order:
+/// `state`, `cgroup`, `cgroup-made`, `process`, `released`, `ready`. Compiled out of
+/// release builds.
+fn crash_point(step: &str) {
+    if cfg!(debug_assertions) && std::env::var("STOCKADE_TEST_CRASH_AT").as_deref() == Ok(step) {
+        let _ = kill(Pid::this(), Signal::SIGKILL);
+    }
+}
+
+impl Runtime for LinuxBackend {
+    fn create(
+        &self,
+        spec: &Spec,
+        store: &StateStore,
+        opts: &CreateOptions,
+    ) -> Result<State, Error> {
+        let made = create(self, spec, store, opts, false)?;
+        Ok(made.entry.state.clone())
+    }
+
+    fn start(&self, store: &StateStore, name: &str) -> Result<(), Error> {
+        Ok(start(store, name)?)
+    }
+
+    fn run(&self, spec: &Spec, store: &StateStore) -> Result<Exit, Error> {
+        Ok(run(self, spec, store)?)
+    }
+
+    fn exec(&self, store: &StateStore, name: &str, command: &[String]) -> Result<Exit, Error> {
+        Ok(join::exec(store, name, command)?)
+    }
+
+    fn signal(&self, store: &StateStore, name: &str, signal: &str) -> Result<(), Error> {
+        let sig = parse_signal(signal)?;
+        let state = live_state(store, name)?;
+        let pid = state.pid.unwrap_or(0);
+        kill(Pid::from_raw(pid), sig).map_err(nix_err(format!("kill {pid} {sig}")))?;
+        Ok(())
+    }
+
+    fn stop(&self, store: &StateStore, name: &str, grace: Duration) -> Result<(), Error> {
+        Ok(stop(store, name, grace)?)
+    }
+
+    fn delete(&self, store: &StateStore, name: &str, force: bool) -> Result<(), Error> {
+        Ok(delete(store, name, force)?)
+    }
+
+    fn state(&self, store: &StateStore, name: &str) -> Result<State, Error> {
+        Ok(refresh(store, name)?)
+    }
+}
+
+/// A created environment, still locked.
+pub struct Created {
+    /// Its state entry (locked).
+    pub entry: Entry,
+    /// Its first process.
+    pub pid: Pid,
+    /// The report pipe when the caller waits for the process itself (foreground).
+    pub report: Option<OwnedFd>,
+}
+
+/// Plans with this host's cgroup version.
+fn plan_for(
+    backend: &LinuxBackend,
+    spec: &Spec,
+    store: &StateStore,
+) -> Result<crate::plan::LinuxPlan, RuntimeError> {
+    let host = crate::probe::probe_root(Path::new("/"))?;
+    let version = host.cgroup.unwrap_or(CgroupVersion::V2);
+    let ctx = PlanContext::new(store.root(), &spec.name, version);
+    Ok(crate::plan::plan_with(spec, &ctx, backend.options())?)
+}
+
+/// Makes the environment; `foreground` makes the caller the process's parent instead of
+/// a detached monitor.
+pub fn create(
+    backend: &LinuxBackend,
+    spec: &Spec,
+    store: &StateStore,
+    opts: &CreateOptions,
+    foreground: bool,
+) -> Result<Created, RuntimeError> {
+    if spec.network.mode == NetworkMode::Private {
+        return Err(RuntimeError::Unsupported(
+            "network.mode = \"private\" (a veth pair) is not implemented by the Linux \
+             runtime yet; use mode = \"none\" or \"host\""
+                .into(),
+        ));
+    }
+    let plan = plan_for(backend, spec, store)?;
+    let spec_json = serde_json::to_value(spec).map_err(|e| RuntimeError::Sys {
+        what: "serialise the spec".into(),
+        source: io::Error::other(e),
+    })?;
+    let mut entry = store.create(State::new(
+        spec.name.clone(),
+        spec.source.clone(),
+        spec_json,
+    ))?;
+    crash_point("state");
+    let mut made = MadeSoFar {
+        pid: None,
+        foreground,
+    };
+    match create_in(&plan, &mut entry, opts, foreground, store, &mut made) {
+        Ok((pid, report)) => Ok(Created { entry, pid, report }),
+        Err(e) => {
+            undo(&mut entry, made.pid, foreground);
+            let _ = entry.remove();
+            Err(e)
+        }
+    }
+}
+
+struct MadeSoFar {
+    pid: Option<Pid>,
+    #[allow(dead_code)]
+    foreground: bool,
+}
+
+fn create_in(
+    plan: &crate::plan::LinuxPlan,
+    entry: &mut Entry,
+    opts: &CreateOptions,
+    foreground: bool,
+    store: &StateStore,
+    made: &mut MadeSoFar,
+) -> Result<(Pid, Option<OwnedFd>), RuntimeError> {
+    let dir = entry.dir().to_path_buf();
+    let cfg = ProcessConfig::from_plan(plan);
+    let cfg_path = dir.join("process.json");
+    let json = serde_json::to_vec_pretty(&cfg).map_err(|e| RuntimeError::Sys {
+        what: "serialise process.json".into(),
+        source: io::Error::other(e),
+    })?;
+    fs::write(&cfg_path, json).map_err(sys_err(format!("{}", cfg_path.display())))?;
+    if plan.mounts.rootfs.starts_with(&dir) {
+        // root.host: the tmpfs mount point, inside the state folder (goes with it).
+        fs::create_dir_all(&plan.mounts.rootfs)
+            .map_err(sys_err(format!("{}", plan.mounts.rootfs.display())))?;
+    }
+
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(sys_err("/proc/self/mountinfo"))?;
+    let hierarchies = cgroup::hierarchies(&mountinfo);
+    let folders = cgroup::folders(&plan.cgroup, &hierarchies)?;
+    for folder in &folders {
+        entry.record(Resource::Cgroup {
+            path: folder.clone(),
+        })?;
+        crash_point("cgroup");
+        cgroup::make(folder, &plan.cgroup, &hierarchies)?;
+        crash_point("cgroup-made");
+    }
+    cgroup::write_limits(&plan.cgroup, &folders, &hierarchies)?;
+    let cgroup_fd = match plan.cgroup.version {
+        CgroupVersion::V2 => Some(
+            nix::fcntl::open(
+                &folders[0],
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(nix_err(format!("{}", folders[0].display())))?,
+        ),
+        CgroupVersion::V1 => None,
+    };
+
+    let fifo = if opts.start {
+        None
+    } else {
+        let path = spawn::fifo_path(&dir);
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))
+            .map_err(nix_err(format!("mkfifo {}", path.display())))?;
+        Some(
+            nix::fcntl::open(&path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(nix_err(format!("{}", path.display())))?,
+        )
+    };
+
+    let setup = ChildSetup {
+        plan,
+        cfg: &cfg,
+        detach_stdin: opts.stdio == Stdio::Detached,
+        fifo,
+    };
+    let monitor = (!foreground).then(|| MonitorArgs {
+        store: store.clone(),
+        name: entry.state.name.clone(),
+    });
+    let spawned = spawn::spawn(setup, cgroup_fd, monitor)
+        .map_err(sys_err("start the environment's process"))?;
+    let pid = spawned.pid;
+    made.pid = Some(pid);
+    let start_time = proc::start_time(pid.as_raw())
+        .map_err(sys_err(format!("/proc/{pid}/stat")))?
+        .ok_or(RuntimeError::DiedInSetup)?;
+    entry.state.pid = Some(pid.as_raw());
+    entry.state.pid_start_time = Some(start_time);
+    entry.record(Resource::Process {
+        pid: pid.as_raw(),
+        start_time,
+    })?;
+    crash_point("process");
+    if plan.cgroup.version == CgroupVersion::V1 {
+        cgroup::add_process(&folders, pid.as_raw())?;
+    }
+    let mut go = fs::File::from(spawned.go);
+    go.write_all(b"G")
+        .map_err(sys_err("release the environment's process"))?;
+    drop(go);
+    crash_point("released");
+    let mut answer = String::new();
+    fs::File::from(spawned.ready)
+        .read_to_string(&mut answer)
+        .map_err(sys_err("wait for the environment's process"))?;
+    match answer.strip_prefix('E') {
+        _ if answer == "R" => {}
+        Some(msg) => return Err(RuntimeError::Setup(msg.trim().to_string())),
+        None => return Err(RuntimeError::DiedInSetup),
+    }
+    crash_point("ready");
+    entry.state.status = if opts.start {
+        Status::Running
+    } else {
+        Status::Created
+    };
+    entry.save()?;
+    Ok((pid, spawned.report))
+}
+
+/// Undoes whatever the record lists (newest first), plus a process not recorded yet.
+fn undo(entry: &mut Entry, unrecorded: Option<Pid>, reap: bool) {
+    if let Some(pid) = unrecorded {
+        let _ = kill(pid, Signal::SIGKILL);
+        if reap {
+            let _ = waitpid(pid, None);
+        }
+    }
+    let _ = teardown(entry);
+}
+
+/// Kills every process and removes every recorded object; tolerates objects never made.
+fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
+    let mut first_error = None;
+    for resource in entry.state.resources.iter().rev() {
+        let result = match resource {
+            Resource::Process { pid, start_time } => {
+                if proc::is_alive(*pid, *start_time) {
+                    let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+                }
+                Ok(())
+            }
+            Resource::Cgroup { path } => cgroup::destroy(path).map_err(RuntimeError::from),
+            Resource::Dir { path } => match fs::remove_dir(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(sys_err(format!("rmdir {}", path.display()))(e))
+                }
+                _ => Ok(()),
+            },
+            Resource::Mount { path } => {
+                match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+                    Err(e) if e != nix::errno::Errno::EINVAL && e != nix::errno::Errno::ENOENT => {
+                        Err(nix_err(format!("umount {}", path.display()))(e))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Resource::Interface { .. } | Resource::Jail { .. } | Resource::RctlRule { .. } => {
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn start(store: &StateStore, name: &str) -> Result<(), RuntimeError> {
+    let mut entry = store.open(name, true)?;
+    let alive = entry_alive(&entry.state);
+    if entry.state.status != Status::Created || !alive {
+        return Err(RuntimeError::NotCreated {
+            name: name.into(),
+            status: status_name(if alive {
+                entry.state.status
+            } else {
+                Status::Stopped
+            }),
+        });
+    }
+    let path = spawn::fifo_path(entry.dir());
+    // Non-blocking: the process holds the fifo open for reading, so this succeeds at once;
+    // ENXIO would mean nobody waits any more.
+    let fifo = nix::fcntl::open(
+        &path,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(nix_err(format!("{}", path.display())))?;
+    nix::unistd::write(&fifo, b"S").map_err(nix_err(format!("{}", path.display())))?;
+    drop(fifo);
+    let _ = fs::remove_file(&path);
+    entry.state.status = Status::Running;
+    entry.save()?;
+    Ok(())
+}
+
+/// Foreground run: create (this process is the parent), wait with signals forwarded,
+/// delete.
+fn run(backend: &LinuxBackend, spec: &Spec, store: &StateStore) -> Result<Exit, RuntimeError> {
+    let relay = Relay::install()?;
+    let opts = CreateOptions {
+        stdio: Stdio::Inherit,
+        start: true,
+    };
+    let created = create(backend, spec, store, &opts, true)?;
+    let Created { entry, pid, report } = created;
+    let folders = cgroup_folders(&entry.state);
+    // Other commands (stop, kill, exec) must be able to lock the environment meanwhile.
+    drop(entry);
+    let exit = wait_foreground(pid, &relay, &folders, report);
+    let cleanup = delete(store, &spec.name, true);
+    let exit = exit?;
+    if let Ok(mut e) = store.open(&spec.name, false) {
+        e.state.exit = Some(exit.clone());
+        let _ = e.save();
+    }
+    cleanup?;
+    Ok(exit)
+}
+
+/// Forwards SIGINT, SIGTERM and SIGHUP delivered to stockade to the environment while a
+/// foreground run or exec waits.
+pub struct Relay {
+    read: OwnedFd,
+    _write: OwnedFd,
+    slot: usize,
+}
+
+impl Relay {
+    /// Starts relaying.
+    pub fn install() -> Result<Relay, RuntimeError> {
+        let (read, write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(nix_err("pipe"))?;
+        let slot = sys::relay_signals(write.as_fd(), &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+            .map_err(sys_err("install the signal relay"))?;
+        Ok(Relay {
+            read,
+            _write: write,
+            slot,
+        })
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        sys::unrelay_signals(self.slot);
+    }
+}
+
+/// How long a forwarded SIGINT/SIGTERM/SIGHUP may take before everything is SIGKILLed.
+const FOREGROUND_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits for `pid` (a child of this process), forwarding relayed signals; a second signal,
+/// or the grace time after the first, kills the whole environment.
+pub fn wait_foreground(
+    pid: Pid,
+    relay: &Relay,
+    folders: &[PathBuf],
+    report: Option<OwnedFd>,
+) -> Result<Exit, RuntimeError> {
+    let pidfd = sys::pidfd_open(pid).map_err(sys_err(format!("pidfd_open {pid}")))?;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let timeout = deadline.map_or(nix::poll::PollTimeout::NONE, |d| {
+            let ms = d.saturating_duration_since(Instant::now()).as_millis();
+            nix::poll::PollTimeout::try_from(ms.min(60_000) as i32)
+                .unwrap_or(nix::poll::PollTimeout::MAX)
+        });
+        let mut fds = [
+            nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(relay.read.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(nix_err("poll")(e)),
+        }
+        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let signalled = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if exited {
+            break;
+        }
+        if signalled {
+            let mut buf = [0u8; 16];
+            let n = nix::unistd::read(&relay.read, &mut buf).unwrap_or(0);
+            for &b in &buf[..n] {
+                if deadline.is_some() {
+                    kill_all(pid, folders);
+                } else if let Ok(sig) = Signal::try_from(b as i32) {
+                    let _ = kill(pid, sig);
+                    deadline = Some(Instant::now() + FOREGROUND_GRACE);
+                }
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            kill_all(pid, folders);
+        }
+    }
+    let status = loop {
+        match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.map_err(nix_err(format!("wait for {pid}")))?,
+        }
+    };
+    let reason = report.and_then(spawn::read_report);
+    spawn::exit_of(status, reason).ok_or_else(|| RuntimeError::Sys {
+        what: format!("wait for {pid}"),
+        source: io::Error::other(format!("unexpected status {status:?}")),
+    })
+}
+
+fn kill_all(pid: Pid, folders: &[PathBuf]) {
+    let _ = kill(pid, Signal::SIGKILL);
+    for f in folders {
+        let _ = cgroup::signal_all(f, Signal::SIGKILL);
+    }
+}
+
+fn cgroup_folders(state: &State) -> Vec<PathBuf> {
+    state
+        .resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Cgroup { path } => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn entry_alive(state: &State) -> bool {
+    match (state.pid, state.pid_start_time) {
+        (Some(pid), Some(t)) => proc::is_alive(pid, t),
+        _ => false,
+    }
+}
+
+fn status_name(s: Status) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{s:?}"))
+}
+
+/// The state of a live (created or running) environment, or `NotRunning`.
+pub fn live_state(store: &StateStore, name: &str) -> Result<State, RuntimeError> {
+    let state = refresh(store, name)?;
+    if !matches!(state.status, Status::Running | Status::Created) {
+        return Err(RuntimeError::NotRunning {
+            name: name.into(),
+            status: status_name(state.status),
+        });
+    }
+    Ok(state)
+}
+
+/// Reads the state and corrects its status from the kernel: a recorded process that is
+/// gone (or whose PID now belongs to another process) means stopped.
+pub fn refresh(store: &StateStore, name: &str) -> Result<State, RuntimeError> {
+    let mut state = store.peek(name)?;
+    if matches!(state.status, Status::Created | Status::Running) && !entry_alive(&state) {
+        state.status = Status::Stopped;
+        if let Ok(mut e) = store.open(name, false) {
+            if matches!(e.state.status, Status::Created | Status::Running) {
+                e.state.status = Status::Stopped;
+                let _ = e.save();
+            }
+        }
+    }
+    Ok(state)
+}
+
+fn stop(store: &StateStore, name: &str, grace: Duration) -> Result<(), RuntimeError> {
+    let state = refresh(store, name)?;
+    let (Some(pid), Some(t)) = (state.pid, state.pid_start_time) else {
+        return Ok(());
+    };
+    if !proc::is_alive(pid, t) {
+        return Ok(());
+    }
+    let folders = cgroup_folders(&state);
+    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && proc::is_alive(pid, t) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Whatever is left, the first process or anything it started, goes now.
+    let kill_deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        kill_all(Pid::from_raw(pid), &folders);
+        let left = folders
+            .iter()
+            .any(|f| cgroup::pids(f).is_ok_and(|p| !p.is_empty()));
+        if (!left && !proc::is_alive(pid, t)) || Instant::now() > kill_deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn delete(store: &StateStore, name: &str, force: bool) -> Result<(), RuntimeError> {
+    let mut entry = store.open(name, true)?;
+    let alive = entry_alive(&entry.state);
+    if alive && !force && entry.state.status == Status::Running {
+        return Err(RuntimeError::StillRunning(name.into()));
+    }
+    teardown(&mut entry)?;
+    entry.remove()?;
+    Ok(())
+}
+
+/// A signal from a name (`TERM`, `SIGTERM`, `term`) or a number (`15`).
+pub fn parse_signal(text: &str) -> Result<Signal, RuntimeError> {
+    let bad = || RuntimeError::BadSignal(text.into());
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+/// Opens `path` read-only for reading back the state folder's files.
+pub fn read_process_config(dir: &Path) -> Result<ProcessConfig, RuntimeError> {
+    let path = dir.join("process.json");
+    let text = fs::read(&path).map_err(sys_err(format!("{}", path.display())))?;
+    serde_json::from_slice(&text).map_err(|e| RuntimeError::Sys {
+        what: format!("{}", path.display()),
+        source: io::Error::other(e),
+    })
+}
+
+#[allow(dead_code)]
+fn raw(fd: &OwnedFd) -> i32 {
+    fd.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigkill").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

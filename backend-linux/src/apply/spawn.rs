@@ -1,0 +1,371 @@
+//! Making the environment's first process: fork(2) a helper, clone3(2) the process into its
+//! new namespaces (and, on cgroup v2, straight into its cgroup with `CLONE_INTO_CGROUP`),
+//! synchronise over pipes (pipe(7)), and — for `create` and `run -d` — leave a small
+//! monitor (double fork + setsid(2)) that is the process's parent, waits for it (wait(2))
+//! and records its exit in state.json.
+//!
+//! # Processes
+//! ```text
+//! creator (the CLI, possibly multi-threaded)
+//!  └─ fork ─ helper (single-threaded: safe to clone3 raw)
+//!      ├─ foreground: clone3(CLONE_PARENT) → the first process is the creator's child;
+//!      │              the helper exits at once
+//!      └─ detached:   setsid, fork → monitor; clone3 → the first process is its child
+//! ```
+//! # Synchronisation
+//! - `pid` pipe: helper → creator, the first process's host PID (4 bytes);
+//! - `go` pipe: creator → process, one byte once the PID is recorded and the process is in
+//!   its cgroups; EOF (the creator died) makes the process exit;
+//! - `ready` pipe: process → creator, `R` when the root is built, or `E <message>`;
+//! - `report` pipe: process → its waiter, `<code> <message>` when exec fails; EOF on a
+//!   successful execve (it is close-on-exec);
+//! - the exec fifo in the state folder: the process blocks reading it until `start`
+//!   writes a byte (it opened it read-write, so it never sees EOF while waiting).
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use stockade_core::state::{Exit, StateStore, Status};
+
+use super::process::{self, ProcessConfig, EXIT_STOCKADE};
+use super::sys::{self, Forked};
+use super::{init, rootfs};
+use crate::plan::net::{NetStep, Netns};
+use crate::plan::ns::Namespace;
+use crate::plan::LinuxPlan;
+
+/// A pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// Everything the new process needs, prepared by the creator before forking so the child
+/// side only runs system calls.
+pub struct ChildSetup<'a> {
+    /// The plan.
+    pub plan: &'a LinuxPlan,
+    /// The process part of it.
+    pub cfg: &'a ProcessConfig,
+    /// Read `/dev/null` into stdin (`Stdio::Detached`).
+    pub detach_stdin: bool,
+    /// The exec fifo, opened read-write; `None` starts at once.
+    pub fifo: Option<OwnedFd>,
+}
+
+/// The creator's ends after a successful spawn.
+pub struct Spawned {
+    /// The first process's host PID.
+    pub pid: Pid,
+    /// The creator's end of the `go` pipe.
+    pub go: OwnedFd,
+    /// The creator's end of the `ready` pipe.
+    pub ready: OwnedFd,
+    /// The report pipe's read end when the creator waits for the process (foreground).
+    pub report: Option<OwnedFd>,
+}
+
+/// What the detached monitor needs to record the exit.
+pub struct MonitorArgs {
+    /// The state store.
+    pub store: StateStore,
+    /// The environment's name.
+    pub name: String,
+}
+
+/// Forks the helper and clones the first process. `cgroup_v2` is the folder to be born in
+/// (`CLONE_INTO_CGROUP`); `monitor` makes the process detached with a monitor as parent,
+/// otherwise it is the caller's child.
+pub fn spawn(
+    setup: ChildSetup<'_>,
+    cgroup_v2: Option<OwnedFd>,
+    monitor: Option<MonitorArgs>,
+) -> io::Result<Spawned> {
+    let (pid_r, pid_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let (ready_r, ready_w) = pipe()?;
+    let (report_r, report_w) = pipe()?;
+    let flags = clone_flags(setup.plan);
+
+    match sys::fork()? {
+        Forked::Child => {
+            drop((pid_r, go_w, ready_r));
+            let mut keep: Vec<RawFd> = vec![
+                pid_w.as_raw_fd(),
+                go_r.as_raw_fd(),
+                ready_w.as_raw_fd(),
+                report_w.as_raw_fd(),
+                report_r.as_raw_fd(),
+            ];
+            keep.extend(setup.fifo.as_ref().map(|f| f.as_raw_fd()));
+            keep.extend(cgroup_v2.as_ref().map(|f| f.as_raw_fd()));
+            // The creator's other fds (the state lock above all, other tests' pipes in a
+            // test binary) must not live on in the helper, the monitor or the process.
+            close_all_but(&keep);
+            helper(
+                setup, flags, cgroup_v2, monitor, pid_w, go_r, ready_w, report_w, report_r,
+            )
+        }
+        Forked::Parent(helper_pid) => {
+            drop((pid_w, go_r, ready_w, report_w));
+            drop(setup.fifo);
+            drop(cgroup_v2);
+            let mut buf = [0u8; 4];
+            let got = read_full(&pid_r, &mut buf);
+            // The helper exits right after sending the PID (or after the first fork when
+            // detached): reap it so it never lingers as a zombie.
+            let _ = waitpid(helper_pid, None);
+            if got? != 4 {
+                return Err(io::Error::other(
+                    "the helper process died before the environment's process existed",
+                ));
+            }
+            Ok(Spawned {
+                pid: Pid::from_raw(i32::from_ne_bytes(buf)),
+                go: go_w,
+                ready: ready_r,
+                report: if monitor.is_some() {
+                    None
+                } else {
+                    Some(report_r)
+                },
+            })
+        }
+    }
+}
+
+fn clone_flags(plan: &LinuxPlan) -> u64 {
+    let mut flags = CloneFlags::empty();
+    for ns in &plan.namespaces.create {
+        flags |= match ns {
+            Namespace::Pid => CloneFlags::CLONE_NEWPID,
+            Namespace::Mount => CloneFlags::CLONE_NEWNS,
+            Namespace::Uts => CloneFlags::CLONE_NEWUTS,
+            Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
+            Namespace::Net => CloneFlags::CLONE_NEWNET,
+            // Unshared by the process itself once it sits in its cgroups, so the
+            // namespace's root is the environment's cgroup on v1 too.
+            Namespace::Cgroup => CloneFlags::empty(),
+        };
+    }
+    flags.bits() as u64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn helper(
+    setup: ChildSetup<'_>,
+    flags: u64,
+    cgroup_v2: Option<OwnedFd>,
+    monitor: Option<MonitorArgs>,
+    pid_w: OwnedFd,
+    go_r: OwnedFd,
+    ready_w: OwnedFd,
+    report_w: OwnedFd,
+    report_r: OwnedFd,
+) -> ! {
+    if monitor.is_some() {
+        // Detach from the caller's session and process group, then fork again so the
+        // monitor is not a session leader and the creator can reap the first helper.
+        let _ = nix::unistd::setsid();
+        match sys::fork() {
+            Ok(Forked::Child) => {}
+            Ok(Forked::Parent(_)) => sys::exit_now(0),
+            Err(_) => sys::exit_now(EXIT_STOCKADE),
+        }
+    }
+    let sibling = monitor.is_none();
+    match sys::clone3(flags, cgroup_v2.as_ref().map(|f| f.as_fd()), sibling) {
+        Ok(Forked::Child) => {
+            drop((pid_w, report_r));
+            child_main(setup, go_r, ready_w, report_w)
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop((go_r, ready_w, report_w, cgroup_v2));
+            drop(setup.fifo);
+            let mut f = fs::File::from(pid_w);
+            if f.write_all(&pid.as_raw().to_ne_bytes()).is_err() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            drop(f);
+            match monitor {
+                None => sys::exit_now(0),
+                Some(m) => run_monitor(pid, report_r, m),
+            }
+        }
+        Err(_) => sys::exit_now(EXIT_STOCKADE),
+    }
+}
+
+/// The detached monitor: waits for the process, records its exit. Uses no terminal.
+fn run_monitor(pid: Pid, report_r: OwnedFd, m: MonitorArgs) -> ! {
+    if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
+        for fd in 0..3 {
+            let _ = sys::dup_onto_stdio(null.as_fd(), fd);
+        }
+    }
+    let _ = nix::unistd::chdir("/");
+    let status = loop {
+        match waitpid(pid, None) {
+            Ok(s) => break Some(s),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break None,
+        }
+    };
+    let reason = read_report(report_r);
+    let exit = status.and_then(|s| exit_of(s, reason));
+    if let Ok(mut entry) = m.store.open(&m.name, true) {
+        if entry.state.pid == Some(pid.as_raw()) {
+            entry.state.status = Status::Stopped;
+            entry.state.exit = exit;
+            let _ = entry.save();
+        }
+    }
+    sys::exit_now(0)
+}
+
+/// Reads the report pipe to EOF: `<code> <message>` from a failed exec, or nothing.
+pub fn read_report(report_r: OwnedFd) -> Option<String> {
+    let mut text = String::new();
+    let _ = fs::File::from(report_r).read_to_string(&mut text);
+    let (_, msg) = text.split_once(' ')?;
+    Some(msg.to_string())
+}
+
+/// An [`Exit`] from a wait status.
+pub fn exit_of(status: WaitStatus, reason: Option<String>) -> Option<Exit> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(Exit {
+            code,
+            signal: None,
+            reason,
+        }),
+        WaitStatus::Signaled(_, sig, _) => Some(Exit {
+            code: 128 + sig as i32,
+            signal: Some(sig as i32),
+            reason,
+        }),
+        _ => None,
+    }
+}
+
+/// The first process: build the environment around itself, then exec the command.
+fn child_main(setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: OwnedFd) -> ! {
+    // Until execve this process runs stockade's code inside the environment's PID
+    // namespace: keep /proc/1/exe, /proc/1/mem and friends closed to it.
+    let _ = nix::sys::prctl::set_dumpable(false);
+    let mut byte = [0u8; 1];
+    if !matches!(read_full(&go_r, &mut byte), Ok(1)) {
+        // The creator died before releasing us: nothing to do but vanish.
+        sys::exit_now(EXIT_STOCKADE);
+    }
+    drop(go_r);
+    let mut ready = fs::File::from(ready_w);
+    let prepared = prepare(&setup);
+    let (ids, home) = match prepared {
+        Ok(v) => v,
+        Err(msg) => {
+            let _ = write!(ready, "E {msg}");
+            sys::exit_now(EXIT_STOCKADE)
+        }
+    };
+    let _ = ready.write_all(b"R");
+    drop(ready);
+    if let Some(fifo) = setup.fifo {
+        let mut byte = [0u8; 1];
+        let mut f = fs::File::from(fifo);
+        loop {
+            match f.read(&mut byte) {
+                Ok(1) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => sys::exit_now(EXIT_STOCKADE),
+            }
+        }
+    }
+    let report = Some(&report_w);
+    if let Err(e) = process::drop_privileges(setup.cfg, ids) {
+        process::fail(report, EXIT_STOCKADE, &e.to_string());
+    }
+    let env = process::environment(setup.cfg, home.as_deref());
+    if setup.cfg.init {
+        init::run(setup.cfg, &env, report)
+    } else {
+        process::exec(setup.cfg, &setup.cfg.argv, &env, report)
+    }
+}
+
+/// The privileged part of the child: namespaces, network, root, host name, user, cwd.
+fn prepare(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>), String> {
+    let plan = setup.plan;
+    if plan.namespaces.has(Namespace::Cgroup) {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unshare(CLONE_NEWCGROUP): {e}"))?;
+    }
+    for step in &plan.network.steps {
+        match step {
+            NetStep::LinkUp {
+                netns: Netns::Environment,
+                ifname,
+            } => {
+                let name = CString::new(ifname.as_str()).map_err(|e| e.to_string())?;
+                sys::interface_up(&name).map_err(|e| format!("bring {ifname} up: {e}"))?;
+            }
+            other => return Err(format!("network step not supported yet: {other}")),
+        }
+    }
+    if setup.detach_stdin {
+        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())
+            .map_err(|e| format!("/dev/null: {e}"))?;
+        sys::dup_onto_stdio(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
+    }
+    rootfs::build(&plan.mounts).map_err(|e| e.to_string())?;
+    if plan.namespaces.has(Namespace::Uts) {
+        nix::unistd::sethostname(&plan.process.hostname)
+            .map_err(|e| format!("sethostname {}: {e}", plan.process.hostname))?;
+    }
+    let (ids, home) = process::resolve_user(&setup.cfg.user).map_err(|e| e.to_string())?;
+    process::enter_cwd(&setup.cfg.cwd).map_err(|e| e.to_string())?;
+    Ok((ids, home))
+}
+
+/// Reads until `buf` is full or EOF; returns how much was read.
+pub fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match nix::unistd::read(fd, &mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done)
+}
+
+/// Closes every fd above 2 except `keep` (the list of /proc/self/fd is read first, then
+/// closed, so the directory fd itself is not pulled from under the iteration).
+pub fn close_all_but(keep: &[RawFd]) {
+    let fds: Vec<RawFd> = match fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}
+
+/// The state folder's exec fifo.
+pub fn fifo_path(dir: &Path) -> PathBuf {
+    dir.join("exec.fifo")
+}

@@ -1,0 +1,255 @@
+//! The raw system calls the apply side needs and nix does not wrap safely: `fork(2)`,
+//! `clone3(2)`, `close_range(2)`, the `SIOCSIFFLAGS` `ioctl(2)` of netdevice(7), and
+//! `sigaction(2)` for the foreground signal relay.
+//!
+//! This is the only module of the crate that may use `unsafe`. Each function is one system
+//! call with its return code turned into an [`io::Error`] that keeps errno; the SAFETY
+//! comment of each block states the invariant the call relies on.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::unistd::Pid;
+
+/// Turns a `-1`-on-error return code into an `io::Result`, keeping errno.
+fn ret(rc: libc::c_long) -> io::Result<libc::c_long> {
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `CLONE_INTO_CGROUP` (linux/sched.h, Linux 5.7) as the u64 clone3 takes.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Which side of a fork-like call this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// The original process; the new one has this PID.
+    Parent(Pid),
+    /// The new process.
+    Child,
+}
+
+/// `fork(2)` through glibc, whose atfork handlers leave malloc usable in the child even
+/// when the parent has other threads (the test harness does).
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the child only runs stockade's own code, which never takes a lock another
+    // thread of the parent could hold except malloc's (reset by glibc's fork handlers), and
+    // always ends in `_exit` or `execve`: it never returns into the caller's frames that
+    // other threads share state with.
+    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// `clone3(2)` without a new stack: returns twice like `fork`, with the child in new
+/// namespaces (`flags` are `CLONE_NEW*` bits), optionally born inside the cgroup v2
+/// folder `cgroup` (`CLONE_INTO_CGROUP`) and optionally a sibling of the caller
+/// (`CLONE_PARENT`: the caller's parent waits for it).
+///
+/// Must only be called from a single-threaded process (stockade calls it in a process it
+/// just forked): a raw clone skips glibc's fork handlers.
+pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>, sibling: bool) -> io::Result<Forked> {
+    let mut flags = flags;
+    if cgroup.is_some() {
+        flags |= CLONE_INTO_CGROUP;
+    }
+    if sibling {
+        flags |= libc::CLONE_PARENT as u64;
+    }
+    // SAFETY: `clone_args` is plain old data; all-zero is its documented default.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags;
+    // With CLONE_PARENT the kernel requires 0 and uses the caller's own exit signal
+    // (SIGCHLD: the caller was forked).
+    args.exit_signal = if sibling { 0 } else { libc::SIGCHLD as u64 };
+    args.cgroup = cgroup.map_or(0, |fd| fd.as_raw_fd() as u64);
+    // SAFETY: `args` lives across the call and its size is passed; with `stack == 0` the
+    // kernel duplicates the caller's stack like fork(2), so both returns continue here.
+    // The caller is single-threaded, so no lock is held by a thread the child lacks.
+    let rc = ret(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    })?;
+    Ok(if rc == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(Pid::from_raw(rc as i32))
+    })
+}
+
+/// Marks every fd from `first` up close-on-exec (`close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC`), so none but the ones below `first` reach the next program.
+pub fn close_range_cloexec(first: u32) -> io::Result<()> {
+    // SAFETY: close_range only changes fd flags; no memory is passed.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    })
+    .map(drop)
+}
+
+/// Ends the process at once with `code`, running no destructors or atexit handlers (the
+/// only correct way out of a forked child that shares its parent's buffers).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no user-space state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Brings an interface up (`SIOCSIFFLAGS` with `IFF_UP`), as `ip link set lo up` does.
+pub fn interface_up(name: &CStr) -> io::Result<()> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    // SAFETY: ifreq is plain old data; zeroed is a valid empty request.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.to_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq naming the interface, alive across the call; `sock`
+    // is an open socket.
+    ret(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } as libc::c_long)?;
+    // SAFETY: after SIOCGIFFLAGS the union holds the flags.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above; the request now carries the new flags.
+    ret(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } as libc::c_long)
+        .map(drop)
+}
+
+/// Opens a pidfd for `pid` (`pidfd_open(2)`): readable once the process exits, and never
+/// confused with a later process that reuses the PID.
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes no pointers; on success it returns a new fd we own.
+    let fd = ret(unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) })?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Write ends of the pipes the relay handler wakes (one per foreground `run`/`exec` in
+/// this process; 0 = free slot).
+static RELAY_PIPES: [AtomicI32; 32] = [const { AtomicI32::new(0) }; 32];
+
+extern "C" fn relay_handler(signal: libc::c_int) {
+    let byte = signal as u8;
+    for slot in &RELAY_PIPES {
+        let fd = slot.load(Ordering::Relaxed);
+        if fd > 0 {
+            // SAFETY: write(2) is async-signal-safe; `byte` lives across the call; a stale
+            // fd at worst fails with EBADF, which is ignored.
+            unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+        }
+    }
+}
+
+/// Registers a pipe's write end to be woken with the signal number of every `signals`
+/// delivered to this process, installing the relay handler for them.
+pub fn relay_signals(write_end: BorrowedFd<'_>, signals: &[libc::c_int]) -> io::Result<usize> {
+    let raw = write_end.as_raw_fd();
+    let slot = RELAY_PIPES
+        .iter()
+        .position(|s| {
+            s.compare_exchange(0, raw, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        })
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EBUSY))?;
+    for &signal in signals {
+        // SAFETY: sigaction is plain old data; zeroed means empty mask and no flags.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = relay_handler as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        // SAFETY: `action` is a valid sigaction alive across the call; the handler only
+        // does async-signal-safe writes.
+        ret(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } as libc::c_long)?;
+    }
+    Ok(slot)
+}
+
+/// Unregisters a relay slot from [`relay_signals`]. The handler stays installed (other
+/// runs may share it); with no slot left it just drops the signal, which is what a
+/// foreground stockade that is already returning wants.
+pub fn unrelay_signals(slot: usize) {
+    if let Some(s) = RELAY_PIPES.get(slot) {
+        s.store(0, Ordering::SeqCst);
+    }
+}
+
+/// `MOUNT_ATTR_*` bits of `mount_setattr(2)` (linux/mount.h; not in the libc crate).
+pub mod mount_attr {
+    /// Read-only.
+    pub const RDONLY: u64 = 0x1;
+    /// Ignore setuid/setgid bits.
+    pub const NOSUID: u64 = 0x2;
+    /// No device access.
+    pub const NODEV: u64 = 0x4;
+    /// No execution.
+    pub const NOEXEC: u64 = 0x8;
+}
+
+/// The `struct mount_attr` of linux/mount.h, first version (32 bytes).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Adds `attr_set` ([`mount_attr`] bits) to the mount `fd` is the root of (an `O_PATH` fd
+/// opened after the mount was made), and to every mount below it when `recursive`
+/// (`mount_setattr(2)` with `AT_EMPTY_PATH`, Linux 5.12). Attributes already set stay set.
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr_set: u64) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: the path is a static NUL-terminated empty string, `attr` lives across the
+    // call and its size is passed; `fd` is a valid open fd for the call's duration.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// Makes standard stream `target` (0, 1 or 2) a copy of `fd` (`dup2(2)`).
+pub fn dup_onto_stdio(fd: BorrowedFd<'_>, target: i32) -> io::Result<()> {
+    if !(0..3).contains(&target) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: `fd` is open for the call; `target` is a standard stream number, which every
+    // process owns by convention, so replacing it invalidates no Rust-owned fd.
+    ret(unsafe { libc::dup2(fd.as_raw_fd(), target) } as libc::c_long).map(drop)
+}
