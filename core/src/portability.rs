@@ -367,7 +367,7 @@ pub const PRIVILEGES: &[PrivilegeMapping] = &[
         &[], Support::Exact),
     privilege(Privilege::NetBindService, &["CAP_NET_BIND_SERVICE"], &[], Support::Exact,
         &["allow.reserved_ports"], Support::Exact),
-    privilege(Privilege::Mount, &["CAP_SYS_ADMIN"], &["mount", "umount2", "fsopen", "fsmount", "fsconfig", "move_mount", "open_tree"],
+    privilege(Privilege::Mount, &["CAP_SYS_ADMIN"], &["mount", "umount", "umount2", "fsopen", "fsmount", "fsconfig", "fspick", "move_mount", "open_tree"],
         Support::Approximate("needs CAP_SYS_ADMIN, which grants much more than mounting"),
         &["allow.mount", "allow.mount.tmpfs", "allow.mount.nullfs", "allow.mount.procfs", "allow.mount.devfs"],
         Support::Approximate("only jail-safe file systems (tmpfs, nullfs, procfs, devfs) can be mounted, and enforce_statfs drops to 1")),
@@ -607,7 +607,9 @@ pub fn markdown() -> String {
          CAP_AUDIT_WRITE (Docker's default set less CAP_NET_RAW, CAP_MKNOD and \
          CAP_NET_BIND_SERVICE, which FreeBSD jails also withhold by default); FreeBSD sets \
          `allow.set_hostname=false` and `allow.reserved_ports=false` explicitly (the kernel \
-         turns both on for every new jail) and no other allow.* parameter.\n\n",
+         turns both on for every new jail) and no other allow.* parameter. On both OSes \
+         the privileges apply to root inside the environment only: a process running as \
+         another user has none (Linux keeps the inheritable and ambient sets empty).\n\n",
     );
     out.push_str("| name | grants | linux | freebsd |\n|---|---|---|---|\n");
     for m in PRIVILEGES {

@@ -260,13 +260,15 @@ mod tests {
                 "fsconfig",
                 "fsmount",
                 "fsopen",
+                "fspick",
                 "mount",
                 "move_mount",
                 "open_tree",
+                "umount",
                 "umount2"
             ]
         );
-        assert_eq!(p.denied.len(), 55 - 7);
+        assert_eq!(p.denied.len(), 55 - 9);
     }
 
     #[test]
