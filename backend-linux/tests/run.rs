@@ -1,6 +1,8 @@
 //! Foreground `run` on a real kernel: what the process inside observes, and exit codes.
 //! Needs root (namespaces, mounts, cgroups).
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::World;

@@ -27,7 +27,7 @@
 
 use std::fs;
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -241,10 +241,9 @@ pub fn create(
     }
 }
 
+/// What a failing create must undo beyond the record: the process, once it exists.
 struct MadeSoFar {
     pid: Option<Pid>,
-    #[allow(dead_code)]
-    foreground: bool,
 }
 
 fn create_in(
@@ -664,7 +663,7 @@ pub fn parse_signal(text: &str) -> Result<Signal, RuntimeError> {
     name.parse::<Signal>().map_err(|_| bad())
 }
 
-/// Opens `path` read-only for reading back the state folder's files.
+/// Reads back the process configuration saved at create (`process.json`).
 pub fn read_process_config(dir: &Path) -> Result<ProcessConfig, RuntimeError> {
     let path = dir.join("process.json");
     let text = fs::read(&path).map_err(sys_err(format!("{}", path.display())))?;
@@ -672,11 +671,6 @@ pub fn read_process_config(dir: &Path) -> Result<ProcessConfig, RuntimeError> {
         what: format!("{}", path.display()),
         source: io::Error::other(e),
     })
-}
-
-#[allow(dead_code)]
-fn raw(fd: &OwnedFd) -> i32 {
-    fd.as_raw_fd()
 }
 
 #[cfg(test)]
