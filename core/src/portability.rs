@@ -256,7 +256,7 @@ pub const FEATURES: &[Row] = &[
         exact("mount namespace, bind mount of the root, pivot_root"),
         exact("jail path (a nullfs view of the folder)")),
     row(Feature::RootHost, "root.host",
-        exact("tmpfs root with the host's /bin /sbin /lib* /usr /etc bind-mounted read-only"),
+        exact("tmpfs root with the host's /bin /sbin /lib* /usr /etc bind-mounted read-only; /etc/shadow, /etc/gshadow, /etc/ssh hidden"),
         exact("tmpfs root with the host's /bin /sbin /lib /libexec /usr /etc nullfs-mounted read-only")),
     row(Feature::ReadonlyRoot, "root.readonly",
         exact("read-only remount of the root"),

@@ -328,6 +328,16 @@ pub const MASKED_PATHS: &[(&str, MaskKind)] = &[
     ("/sys/devices/virtual/tpm", MaskKind::Dir),
 ];
 
+/// Host secrets hidden when the root is a view of the host (`root.host`): root inside
+/// would otherwise read the host's password hashes and SSH host keys.
+pub const HOST_SECRETS: &[(&str, MaskKind)] = &[
+    ("/etc/shadow", MaskKind::File),
+    ("/etc/shadow-", MaskKind::File),
+    ("/etc/gshadow", MaskKind::File),
+    ("/etc/gshadow-", MaskKind::File),
+    ("/etc/ssh", MaskKind::Dir),
+];
+
 /// `/proc` paths made read-only (relative to each proc mount): writing them would change
 /// the host kernel (`sys` is sysctl; `sysrq-trigger` can reboot the host).
 pub const READONLY_PROC_PATHS: &[&str] = &["bus", "fs", "irq", "sys", "sysrq-trigger"];
@@ -460,7 +470,11 @@ pub fn plan(spec: &Spec, ctx: &PlanContext, host_dirs: &[HostDir]) -> MountPlan 
     });
     steps.push(MountStep::DetachOldRoot);
 
-    for (path, kind) in MASKED_PATHS {
+    let secrets = match spec.root.source {
+        RootSource::Host => HOST_SECRETS,
+        RootSource::Path(_) => &[],
+    };
+    for (path, kind) in MASKED_PATHS.iter().chain(secrets) {
         let targets: Vec<PathBuf> = match path.strip_prefix("/proc/") {
             Some(rel) => proc_targets.iter().map(|p| p.join(rel)).collect(),
             None => vec![PathBuf::from(path)],
@@ -816,6 +830,27 @@ mod tests {
             )
         );
         assert_eq!(ro + 1, position(&plan, "pivot_root into /srv/roots/web"));
+    }
+
+    #[test]
+    fn host_view_hides_the_host_secrets() {
+        let host = plan_of(&spec_toml(
+            "name = \"web\"\n[root]\nhost = true\n[process]\ncommand = [\"/bin/sh\"]\n",
+        ));
+        let texts = texts(&host);
+        assert!(texts
+            .contains(&"mount /dev/null on /etc/shadow (bind) [skipped if absent]".to_string()));
+        assert!(texts.contains(
+            &"mount tmpfs on /etc/ssh type tmpfs (ro,nosuid,nodev,noexec) [skipped if absent]"
+                .to_string()
+        ));
+        let own = plan_of(&spec_toml(
+            "name = \"web\"\n[root]\npath = \"/srv/web\"\n[process]\ncommand = [\"/bin/sh\"]\n",
+        ));
+        assert!(
+            !own.describe().iter().any(|t| t.contains("/etc/shadow")),
+            "a root of its own keeps its files"
+        );
     }
 
     #[test]
