@@ -1,2 +1,1 @@
-//! stockade-conformance: placeholder until the suite lands.
 fn main() {}
