@@ -1,1 +1,21 @@
-fn main() {}
+//! `stockade`: run one isolated-environment definition on Linux and FreeBSD.
+//!
+//! A thin shell over the library crates: argument parsing (clap) and one handler per
+//! subcommand in `commands/`; errors become exit statuses in `exit`.
+
+mod cli;
+mod commands;
+mod exit;
+mod host;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => exit::report(&err),
+    }
+}

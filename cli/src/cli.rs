@@ -1,0 +1,51 @@
+//! The command line: global options and the subcommand list.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// Run one isolated environment definition on Linux and FreeBSD.
+#[derive(Debug, Parser)]
+#[command(name = "stockade", version, about, propagate_version = true)]
+pub struct Cli {
+    /// State folder: one subfolder per environment [default: /run/stockade on Linux,
+    /// /var/run/stockade on FreeBSD].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate spec files and report how portable each is, per target OS.
+    Check(commands::check::Args),
+    /// Print the kernel operations a spec turns into on an OS.
+    Plan(commands::plan::Args),
+    /// Print the portability table (Markdown; docs/portability.md is this output).
+    Portability,
+    /// Run an environment: create, start, wait, delete (or leave it running with -d).
+    Run(commands::run::Args),
+    /// Make an environment whose process waits for `start`.
+    Create(commands::create::Args),
+    /// Start a created environment.
+    Start(commands::start::Args),
+    /// Run a command inside a running environment.
+    Exec(commands::exec::Args),
+    /// List environments.
+    #[command(alias = "ps")]
+    List(commands::list::Args),
+    /// Print an environment's state as JSON.
+    State(commands::state::Args),
+    /// Stop an environment: SIGTERM, then SIGKILL after a grace time.
+    Stop(commands::stop::Args),
+    /// Send a signal to an environment's first process.
+    Kill(commands::kill::Args),
+    /// Remove an environment and everything made for it.
+    Delete(commands::delete::Args),
+}

@@ -1,0 +1,76 @@
+//! One module per subcommand: its clap `Args` and its handler.
+
+pub mod check;
+pub mod create;
+pub mod delete;
+pub mod exec;
+pub mod kill;
+pub mod list;
+pub mod plan;
+pub mod run;
+pub mod start;
+pub mod state;
+pub mod stop;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use stockade_core::state::StateStore;
+use stockade_core::Spec;
+
+use crate::cli::{Cli, Command};
+use crate::host;
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store = StateStore::new(
+        cli.root
+            .clone()
+            .unwrap_or_else(|| host::default_state_root(host::HOST_OS)),
+    );
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Plan(args) => plan::run(&args, cli.root.as_deref()),
+        Command::Portability => {
+            print!("{}", stockade_core::portability::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
+        lifecycle => host::lifecycle(lifecycle, &store),
+    }
+}
+
+/// Runs a lifecycle command (run, create, start, ...) with a runtime.
+// Unused on FreeBSD until its runtime lands (see host.rs).
+#[cfg_attr(target_os = "freebsd", allow(dead_code))]
+pub fn lifecycle<R: stockade_core::backend::Runtime>(
+    rt: &R,
+    command: Command,
+    store: &StateStore,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => run::run(rt, store, &args),
+        Command::Create(args) => create::run(rt, store, &args),
+        Command::Start(args) => start::run(rt, store, &args),
+        Command::Exec(args) => exec::run(rt, store, &args),
+        Command::List(args) => list::run(rt, store, &args),
+        Command::State(args) => state::run(rt, store, &args),
+        Command::Stop(args) => stop::run(rt, store, &args),
+        Command::Kill(args) => kill::run(rt, store, &args),
+        Command::Delete(args) => delete::run(rt, store, &args),
+        Command::Check(_) | Command::Plan(_) | Command::Portability => {
+            unreachable!("dispatch handles the commands that need no runtime")
+        }
+    }
+}
+
+/// Loads a spec, applying `--name` and a command given after `--`.
+pub fn load_spec(file: &Path, name: Option<&str>, command: &[String]) -> anyhow::Result<Spec> {
+    if let Some(name) = name {
+        stockade_core::spec::check_name(name).map_err(|why| anyhow::anyhow!("--name: {why}"))?;
+    }
+    let mut spec = Spec::load_as(file, name)?;
+    if !command.is_empty() {
+        spec.process.command = command.to_vec();
+    }
+    Ok(spec)
+}

@@ -1,0 +1,54 @@
+//! `stockade run [-d] [--name N] FILE [-- CMD...]`: create, start, wait, delete.
+//!
+//! In the foreground, stdio is passed through, Ctrl-C stops the environment, and the exit
+//! status is the command's (128+N for signal N). With `-d` the environment is left
+//! running under a small monitor that records its exit; `stockade state` shows it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use stockade_core::backend::{CreateOptions, Runtime, Stdio};
+use stockade_core::state::StateStore;
+
+use super::load_spec;
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Leave the environment running in the background.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Override the spec's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The spec file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Run this command instead of process.command.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Runs `run`.
+pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Result<ExitCode> {
+    let spec = load_spec(&args.file, args.name.as_deref(), &args.command)?;
+    if args.detach {
+        let opts = CreateOptions {
+            stdio: Stdio::Detached,
+            start: true,
+        };
+        let state = rt.create(&spec, store, &opts)?;
+        println!("{}", state.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exit = rt.run(&spec, store)?;
+    if let Some(reason) = &exit.reason {
+        eprintln!("stockade: {}: {reason}", spec.name);
+    }
+    Ok(ExitCode::from(exit_byte(exit.code)))
+}
+
+/// An exit code as the shell sees it (0-255).
+pub fn exit_byte(code: i32) -> u8 {
+    u8::try_from(code.clamp(0, 255)).unwrap_or(u8::MAX)
+}
