@@ -60,7 +60,7 @@ pub(super) fn parse_line(line: &str, at: Position) -> Result<Option<Entry>, (Pos
         mountpoint: fields[1].clone(),
         fstype: fields[2].clone(),
         options,
-        text: content.trim().to_string(),
+        text: content.split_whitespace().collect::<Vec<_>>().join(" "),
         at,
     }))
 }
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(e.mountpoint, "/jails/web/data x");
         assert_eq!(e.fstype, "nullfs");
         assert!(e.readonly());
-        assert_eq!(e.text, "/data  /jails/web/data\\040x nullfs ro,noatime 0 0");
+        assert_eq!(e.text, "/data /jails/web/data\\040x nullfs ro,noatime 0 0");
         let t = parse_line("tmpfs /j/tmp tmpfs rw,size=64m,mode=1777", at())
             .unwrap()
             .unwrap();

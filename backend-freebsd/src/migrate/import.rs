@@ -60,7 +60,7 @@ pub(super) fn run(
         .iter()
         .map(|n| {
             let jail = doc.jail(n)?;
-            import_jail(&jail, &rules, options)
+            import_jail(&jail, &rules, options, doc.files())
         })
         .collect()
 }
@@ -147,6 +147,7 @@ fn import_jail(
     jail: &Jail,
     rules: &[Rule],
     options: &ImportOptions<'_>,
+    files: &[PathBuf],
 ) -> Result<Imported, ImportError> {
     let mut im = Importer {
         jail,
@@ -184,6 +185,19 @@ fn import_jail(
     {
         im.rule(rule, None);
     }
+    // File order (jail.conf and its includes as read, then any other file such as
+    // rctl.conf or an fstab), then line and column; items with no place last.
+    im.notes.sort_by_key(|n| match &n.item.at {
+        Some(at) => (
+            files
+                .iter()
+                .position(|f| **f == *at.file)
+                .unwrap_or(files.len()),
+            at.line,
+            at.column,
+        ),
+        None => (usize::MAX, 0, 0),
+    });
     let toml = im.render();
     if let Err(e) = Spec::from_toml(&toml, None) {
         return Err(ImportError::Generated {
@@ -424,6 +438,15 @@ impl Importer<'_> {
             }
         }
         let Some(address) = address else {
+            let wired = !ifaces.is_empty()
+                || self.jail.params.iter().any(|p| {
+                    p.base_name().starts_with("exec.")
+                        && p.values.iter().any(|v| v.text.contains("epair"))
+                });
+            if !wired {
+                // A vnet with only lo0: exactly network.mode = "none".
+                return Ok(());
+            }
             self.note_at(
                 ReportKind::Review,
                 Section::Network,
@@ -469,7 +492,14 @@ impl Importer<'_> {
                 Some(m) if m.privilege == Privilege::Mount && base != "allow.mount" => {
                     if on && allow_mount {
                         mount_fs.push(base.trim_start_matches("allow.mount.").to_string());
-                    } else if on {
+                    } else if !on {
+                        self.note(
+                            ReportKind::Implied,
+                            Section::Privileges,
+                            &p,
+                            "off, as in every stockade environment without privilege \"mount\"",
+                        );
+                    } else {
                         self.note(
                             ReportKind::Implied,
                             Section::Privileges,
@@ -621,8 +651,9 @@ impl Importer<'_> {
             "exec.jail_user" => self.jail_user(p),
             "exec.clean" if self.boolean(p)? => self.note(Implied, Section::Process, p, "stockade always starts the command with a clean environment (process.env plus PATH, HOME, TERM)"),
             "exec.clean" => self.note(Approximate, Section::Process, p, "jail(8) passed the host's environment to the command; stockade starts from a clean one: put the variables it needs in process.env"),
+            "exec.stop" => self.note(NotCarried, Section::Process, p, "ran inside the jail at stop; `stockade stop` sends SIGTERM, waits, then SIGKILLs: let the command shut down on SIGTERM"),
             "exec.prestart" | "exec.poststart" | "exec.prestop" | "exec.poststop"
-            | "exec.created" | "exec.stop" | "exec.prepare" | "exec.release" => self.hook(p),
+            | "exec.created" | "exec.prepare" | "exec.release" => self.hook(p),
             "exec.consolelog" => self.note(NotCarried, Section::Process, p, "stockade passes the command's output through (`run`), or to its log with `run -d`: redirect it yourself for a file"),
             "exec.timeout" | "stop.timeout" => self.note(NotCarried, Section::Process, p, "use `stockade stop --time SECONDS` for the stop grace period"),
             "exec.fib" => self.note(NotCarried, Section::Network, p, "routing tables (FIBs) have no spec form"),
