@@ -107,20 +107,21 @@ fn hand_written_etc_jail_conf_with_hooks_variables_and_includes() {
         .collect();
     assert_eq!(
         kinds,
+        // jail(8)'s order: mount.fstab lines, then mount.devfs.
         [
-            ("dev", "/dev"),
             ("bind", "/usr/local/www"),
             ("tmpfs", "/tmp"),
-            ("bind", "/var/cache")
+            ("bind", "/var/cache"),
+            ("dev", "/dev")
         ]
     );
     assert_eq!(
-        www.mounts[2].kind,
+        www.mounts[1].kind,
         MountKind::Tmpfs {
             size: Some(256 << 20)
         }
     );
-    assert!(www.mounts[1].readonly);
+    assert!(www.mounts[0].readonly);
     let www_i = find(&all, "www");
     assert!(has_note(www_i, ReportKind::NotCarried, "exec.prestart"));
     assert!(
@@ -182,7 +183,6 @@ fn bastille_style_per_jail_files() {
     assert_eq!(
         mounts,
         [
-            ("dev".to_string(), "/dev".to_string()),
             (
                 "/usr/local/bastille/releases/14.1-RELEASE".to_string(),
                 "/.bastille".to_string()
@@ -191,6 +191,7 @@ fn bastille_style_per_jail_files() {
                 "/usr/local/bastille/backups".to_string(),
                 "/backups".to_string()
             ),
+            ("dev".to_string(), "/dev".to_string()),
         ]
     );
     assert!(has_note(&web[0], ReportKind::NotCarried, "osrelease"));

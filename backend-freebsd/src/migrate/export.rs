@@ -205,39 +205,51 @@ impl Block {
     }
 }
 
-/// `mount.devfs`, `mount.procfs` and `mount` fstab lines, in plan order.
+/// `mount` fstab lines in plan order, with a trailing `/dev` devfs and `/proc` procfs
+/// said as `mount.devfs` / `mount.procfs`. jail(8) mounts `mount` lines first, then
+/// devfs, then procfs, so only mounts already in that order at the end can use the
+/// short forms; any other devfs or procfs stays a line, in its place.
 fn mounts_as_params(
     b: &mut Block,
     steps: &[MountStep],
     jail_path: &Path,
     notes: &mut Vec<ExportNote>,
 ) {
-    let dev = jail_path.join("dev");
-    let proc = jail_path.join("proc");
-    let mut devfs = false;
-    let mut procfs = false;
-    for step in steps {
-        let MountStep::Mount(m) = step else { continue };
-        match (m.fstype, &m.origin) {
-            // The jail's path is the root folder itself; only a read-only root needs a
-            // mount, of the folder over itself.
-            (_, MountOrigin::Root) if !m.is_readonly() => {}
-            (FsType::Devfs, _) if m.fspath == dev && !devfs => {
-                if m.is_readonly() {
-                    notes.push(ExportNote {
-                        key: format!("{}", m.origin),
-                        note: "mount.devfs mounts /dev read-write".into(),
-                    });
-                }
-                b.flag("mount.devfs");
-                devfs = true;
-            }
-            (FsType::Procfs, _) if m.fspath == proc && !procfs => {
-                b.flag("mount.procfs");
-                procfs = true;
-            }
-            _ => b.append("mount", &fstab_line(m)),
+    let mut list: Vec<&Nmount> = steps
+        .iter()
+        .filter_map(|s| match s {
+            MountStep::Mount(m) => Some(m),
+            _ => None,
+        })
+        // The jail's path is the root folder itself; only a read-only root needs a
+        // mount, of the folder over itself.
+        .filter(|m| m.origin != MountOrigin::Root || m.is_readonly())
+        .collect();
+    let at = |m: &Nmount, fstype: FsType, dir: &str| {
+        m.fstype == fstype && m.fspath == jail_path.join(dir) && !m.is_readonly()
+    };
+    let procfs = list.last().is_some_and(|m| at(m, FsType::Procfs, "proc"));
+    if procfs {
+        list.pop();
+    }
+    let devfs = list.last().is_some_and(|m| at(m, FsType::Devfs, "dev"));
+    if devfs {
+        list.pop();
+    }
+    for m in list {
+        if m.fstype == FsType::Devfs && m.is_readonly() {
+            notes.push(ExportNote {
+                key: m.origin.to_string(),
+                note: "a read-only devfs: jail(8) mounts it with mount(8)'s ro option".into(),
+            });
         }
+        b.append("mount", &fstab_line(m));
+    }
+    if devfs {
+        b.flag("mount.devfs");
+    }
+    if procfs {
+        b.flag("mount.procfs");
     }
 }
 

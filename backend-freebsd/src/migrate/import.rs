@@ -88,6 +88,9 @@ enum RootDraft {
 }
 
 struct MountDraft {
+    /// jail(8) mounts `mount` lines, then `mount.fstab` lines, then `mount.devfs`, then
+    /// `mount.procfs`, whatever order the parameters are written in.
+    stage: u8,
     kind: &'static str,
     source: Option<String>,
     target: String,
@@ -179,6 +182,7 @@ fn import_jail(
         im.param(i, p)?;
     }
     im.process();
+    im.mounts.sort_by_key(|m| m.stage);
     for rule in rules
         .iter()
         .filter(|r| r.subject == "jail" && r.id == jail.name)
@@ -612,14 +616,14 @@ impl Importer<'_> {
             "persist" => self.note(Approximate, Section::Process, p, "a stockade environment lives while its command runs (use `stockade run -d` to keep it in the background), not without processes"),
             "mount.devfs" => {
                 if self.boolean(p)? {
-                    self.mounts.push(MountDraft::simple("dev", "/dev"));
+                    self.mounts.push(MountDraft::simple(2, "dev", "/dev"));
                 } else {
                     self.note(Approximate, Section::Mount, p, "stockade always gives an environment a minimal /dev");
                 }
             }
             "mount.procfs" => {
                 if self.boolean(p)? {
-                    self.mounts.push(MountDraft::simple("proc", "/proc"));
+                    self.mounts.push(MountDraft::simple(3, "proc", "/proc"));
                 } else {
                     self.note(Implied, Section::Mount, p, "no /proc unless a [[mount]] of kind proc asks for it");
                 }
@@ -839,6 +843,7 @@ impl Importer<'_> {
         let target = format!("/{}", rel.display());
         let mut extra: Vec<&str> = Vec::new();
         let mut draft = MountDraft {
+            stage: u8::from(param == "mount.fstab"),
             kind: "bind",
             source: None,
             target,
@@ -1208,8 +1213,9 @@ impl Importer<'_> {
 }
 
 impl MountDraft {
-    fn simple(kind: &'static str, target: &str) -> MountDraft {
+    fn simple(stage: u8, kind: &'static str, target: &str) -> MountDraft {
         MountDraft {
+            stage,
             kind,
             source: None,
             target: target.to_string(),
