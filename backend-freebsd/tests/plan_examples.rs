@@ -345,12 +345,13 @@ fn delete_is_the_exact_reverse() {
     assert_eq!(
         undo,
         [
+            "destroy skweba (and its epair peer)",
             "kill every process in jail web with SIGKILL",
             "jail_remove web",
             "rctl_remove_rule jail:web:maxproc:deny=64",
             "unmount /var/run/stockade/web/root/dev",
             "unmount /var/run/stockade/web/root",
-            "destroy skweba (and its epair peer)",
+            "rmdir /var/run/stockade/web/root",
         ]
     );
 }
@@ -431,9 +432,9 @@ fn the_printed_plan_shows_jail_params_and_rctl_rules() {
     }
     // Sections come in execution order.
     let at = |h: &str| text.find(h).unwrap_or(usize::MAX);
-    assert!(at("\nmounts:") < at("\njail ("));
-    assert!(at("\njail (") < at("\nrctl ("));
-    assert!(at("\nrctl (") < at("\nnetwork:"));
+    assert!(at("\nmounts:") < at("\nrctl ("));
+    assert!(at("\nrctl (") < at("\njail ("));
+    assert!(at("\njail (") < at("\nnetwork:"));
     assert!(at("\nnetwork:") < at("\nexec ("));
     assert!(at("\nexec (") < at("\nundo ("));
 }

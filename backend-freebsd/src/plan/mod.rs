@@ -3,8 +3,11 @@
 //! Pure: nothing here touches the kernel, so it compiles and is tested on every OS and
 //! `stockade plan --target freebsd` works from Linux. Sections run in this order:
 //! 1. [`mount`]: nmount(2) calls that build the tree under the jail path;
-//! 2. [`jail`]: the jail_set(2) parameters that create the jail;
-//! 3. [`rctl`]: rctl_add_rule(2) rules (need `kern.racct.enable=1`);
+//! 2. [`rctl`]: rctl_add_rule(2) rules (need `kern.racct.enable=1`). They name the jail,
+//!    which need not exist yet (the kernel keeps rules per jail *name*, which is how
+//!    /etc/rctl.conf limits jails at boot), so they are in force from the jail's first
+//!    moment and, undone after it, until its last process is gone;
+//! 3. [`jail`]: the jail_set(2) parameters that create the jail;
 //! 4. [`net`]: the vnet's lo0 and the epair(4) of a private network;
 //! 5. [`exec`]: jail_attach(2), credentials, limits and execve(2) in a child.
 //!
@@ -44,10 +47,10 @@ pub struct FreebsdPlan {
     pub jail_path: PathBuf,
     /// Folder and nmount(2) steps, in order.
     pub mounts: Vec<MountStep>,
+    /// rctl rules, in order (added before the jail exists).
+    pub rctl: Vec<RctlRule>,
     /// jail_set(2) parameters, in order.
     pub jail: Vec<JailParam>,
-    /// rctl rules, in order.
-    pub rctl: Vec<RctlRule>,
     /// Network steps after the jail exists, in order.
     pub network: Vec<NetStep>,
     /// Steps that start the process, in order.
@@ -234,10 +237,10 @@ impl fmt::Display for FreebsdPlan {
         }
         writeln!(f, "\nmounts:")?;
         numbered(f, &self.mounts)?;
-        writeln!(f, "\njail (jail_set, JAIL_CREATE):")?;
-        plain(f, &self.jail)?;
         writeln!(f, "\nrctl (rctl_add_rule):")?;
         plain(f, &self.rctl)?;
+        writeln!(f, "\njail (jail_set, JAIL_CREATE):")?;
+        plain(f, &self.jail)?;
         writeln!(f, "\nnetwork:")?;
         numbered(f, &self.network)?;
         writeln!(f, "\nexec (in a child):")?;
@@ -332,7 +335,13 @@ mod tests {
 
     #[test]
     fn a_dotted_name_is_refused() {
-        let err = plan_of(&BASE.replace("\"web\"", "\"web.1\"")).expect_err("dotted");
+        // The spec refuses such names itself now; the planner still checks, for specs
+        // built by other means (`--name`, import).
+        let mut spec =
+            Spec::from_toml(BASE, Some(Path::new("/etc/stockade/web.toml"))).expect("spec");
+        spec.name = "web.1".into();
+        let ctx = PlanContext::new("/var/run/stockade", "web", CgroupVersion::V2);
+        let err = plan(&spec, &ctx).expect_err("dotted");
         assert!(
             matches!(err, PlanError::Jail(JailPlanError::Name { .. })),
             "{err}"

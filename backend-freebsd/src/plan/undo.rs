@@ -1,17 +1,21 @@
 //! Deleting an environment: the exact reverse of what its plan made.
 //!
-//! 1. kill(2) every process in the jail (SIGKILL; `stop` has already sent SIGTERM and
+//! Create runs mounts, rctl rules, the jail, then the network; undo walks back:
+//! 1. Destroy the epair from the host end (SIOCIFDESTROY, what `ifconfig IF destroy`
+//!    does), which destroys both ends wherever the jail end is.
+//! 2. kill(2) every process in the jail (SIGKILL; `stop` has already sent SIGTERM and
 //!    waited its grace period). jail_remove(2) kills them too, but signalling first lets
 //!    `apply` wait for them and report what was still running.
-//! 2. jail_remove(2). The jail may linger as "dying" while sockets drain; mounts it still
+//! 3. jail_remove(2). The jail may linger as "dying" while sockets drain; mounts it still
 //!    references may return EBUSY for a moment, so `apply` retries those unmounts.
-//! 3. rctl_remove_rule(2) for each rule, newest first, with the rule as the filter: rules
-//!    on a jail name outlive the jail, and the limits must hold until it is gone.
-//! 4. unmount(2) every mount in reverse order (see `mount::undo_order`); nested mounts go
-//!    first, the jail path last. Folders stockade created vanish with their tmpfs; the
-//!    jail path folder goes with the state folder.
-//! 5. Destroy the epair from the host end (SIOCIFDESTROY), which destroys both ends
-//!    wherever the jail end is.
+//! 4. rctl_remove_rule(2) for each rule, newest first, with the rule as the filter: rules
+//!    on a jail name outlive the jail, and the limits hold until it is gone.
+//! 5. unmount(2) every mount in reverse order (see `mount::undo_order`); nested mounts go
+//!    first, the jail path last. Folders stockade created inside its own tmpfs vanish
+//!    with it.
+//! 6. rmdir(2) the jail path. It fails while anything is still mounted on it, so the
+//!    state folder (removed with everything in it afterwards) can never be emptied
+//!    *through* a mount that is still there.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -53,6 +57,11 @@ pub enum UndoStep {
         /// The host end's name.
         iface: String,
     },
+    /// rmdir(2) this folder (the jail path).
+    RemoveDir {
+        /// Host path.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for UndoStep {
@@ -67,13 +76,20 @@ impl fmt::Display for UndoStep {
             UndoStep::DestroyInterface { iface } => {
                 write!(f, "destroy {iface} (and its epair peer)")
             }
+            UndoStep::RemoveDir { path } => write!(f, "rmdir {}", path.display()),
         }
     }
 }
 
 /// The undo sequence of a plan.
 pub fn steps(plan: &FreebsdPlan) -> Vec<UndoStep> {
-    let mut steps = vec![
+    let mut steps = Vec::new();
+    if let Some(epair) = net::created_epair(&plan.network) {
+        steps.push(UndoStep::DestroyInterface {
+            iface: epair.host.clone(),
+        });
+    }
+    steps.extend([
         UndoStep::SignalAll {
             jail: plan.name.clone(),
             signal: "SIGKILL",
@@ -81,7 +97,7 @@ pub fn steps(plan: &FreebsdPlan) -> Vec<UndoStep> {
         UndoStep::JailRemove {
             jail: plan.name.clone(),
         },
-    ];
+    ]);
     steps.extend(
         plan.rctl
             .iter()
@@ -95,11 +111,9 @@ pub fn steps(plan: &FreebsdPlan) -> Vec<UndoStep> {
                 fspath: p.to_path_buf(),
             }),
     );
-    if let Some(epair) = net::created_epair(&plan.network) {
-        steps.push(UndoStep::DestroyInterface {
-            iface: epair.host.clone(),
-        });
-    }
+    steps.push(UndoStep::RemoveDir {
+        path: plan.jail_path.clone(),
+    });
     steps
 }
 
@@ -134,15 +148,16 @@ mod tests {
                 "rctl_remove_rule jail:db:memoryuse:deny=1073741824",
                 "unmount /run/s/db/root/dev",
                 "unmount /run/s/db/root",
+                "rmdir /run/s/db/root",
             ]
         );
     }
 
     #[test]
-    fn a_private_network_ends_with_destroying_the_host_end() {
+    fn a_private_network_starts_with_destroying_the_host_end() {
         let p = plan_of("[network]\nmode = \"private\"\naddress = \"10.9.0.2/30\"\n");
         assert_eq!(
-            steps(&p).last(),
+            steps(&p).first(),
             Some(&UndoStep::DestroyInterface {
                 iface: "skdba".into()
             })
