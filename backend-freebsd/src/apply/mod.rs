@@ -1,0 +1,409 @@
+//! Applying a [`FreebsdPlan`]: the ordered kernel operations that make a jail
+//! environment, their exact undo, and stopping and measuring it.
+//!
+//! Pure orchestration over the [`Kernel`] trait: it compiles and is tested everywhere with
+//! a recording fake; the FreeBSD runtime runs it over the real kernel.
+//!
+//! # Create
+//! [`create`] first checks the host (racct for rules, VIMAGE for a vnet) and converts the
+//! jail parameters, so a host that cannot run the plan fails *before any operation*. Then:
+//! 1. mounts: `mkdir` the jail path, then each `nmount` (and the folders inside our own
+//!    tmpfs, the `RequireDir` checks and read-only remounts) in plan order;
+//! 2. rctl rules (on the jail's name, which need not exist yet);
+//! 3. the jail (jail_set(2), `persist`);
+//! 4. the network: epair, move into the vnet, addresses, up, default route.
+//!
+//! Each object that undo must remove is recorded ([`Record`]) *before* the call that
+//! makes it; when the call fails the record is dropped again (a failed call makes
+//! nothing: see the [`Kernel`] contract). On any failure, everything recorded so far is
+//! undone, newest first, and the error says what failed.
+//!
+//! Folders made inside stockade's own tmpfs, remounts, `RequireDir` checks and the
+//! addresses, routes and link state of interfaces are not recorded: they vanish with the
+//! file system or interface that holds them.
+//!
+//! # Undo
+//! [`undo`] walks the record backwards: interface → jail (SIGKILL every process, then
+//! jail_remove(2)) → rctl rules → unmounts → the jail path folder. This is the plan's
+//! [`FreebsdPlan::undo`] exactly. Each undone object leaves the record at once, so an
+//! interrupted delete resumes where it stopped. [`UndoMode::Strict`] (plain `delete`)
+//! stops at the first error and treats an object that is already gone as one;
+//! [`UndoMode::Force`] (`delete --force`, and cleaning up a failed create) tolerates gone
+//! objects and carries on past errors, reporting them all at the end.
+
+mod jail;
+mod stats;
+mod stop;
+
+#[cfg(test)]
+pub(crate) mod fake;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::thread;
+use std::time::Duration;
+
+use stockade_core::backend::HostInfo;
+use stockade_core::state::{Entry, Resource, StateError};
+
+use crate::kernel::{JailSignal, Jid, Kernel, KernelError, Netns};
+use crate::plan::mount::MountStep;
+use crate::plan::net::{NetStep, Side};
+use crate::plan::{FreebsdPlan, HostError};
+
+pub use jail::{no_name, params as jail_params, ParamError, JAILSYS};
+pub use stats::{stats, Stats};
+pub use stop::{stop, StopOutcome, StopTiming};
+
+/// Where the apply sequence records what it makes (the environment's state entry).
+pub trait Record {
+    /// Appends an object and saves the record, before the object is made.
+    fn record(&mut self, resource: Resource) -> Result<(), StateError>;
+    /// The objects recorded, oldest first.
+    fn resources(&self) -> &[Resource];
+    /// Drops the object at `index` (undone, or never made) and saves.
+    fn forget(&mut self, index: usize) -> Result<(), StateError>;
+}
+
+impl Record for Entry {
+    fn record(&mut self, resource: Resource) -> Result<(), StateError> {
+        Entry::record(self, resource)
+    }
+
+    fn resources(&self) -> &[Resource] {
+        &self.state.resources
+    }
+
+    fn forget(&mut self, index: usize) -> Result<(), StateError> {
+        if index < self.state.resources.len() {
+            self.state.resources.remove(index);
+        }
+        self.save()
+    }
+}
+
+/// An in-memory record (tests, dry runs).
+impl Record for Vec<Resource> {
+    fn record(&mut self, resource: Resource) -> Result<(), StateError> {
+        self.push(resource);
+        Ok(())
+    }
+
+    fn resources(&self) -> &[Resource] {
+        self
+    }
+
+    fn forget(&mut self, index: usize) -> Result<(), StateError> {
+        if index < self.len() {
+            self.remove(index);
+        }
+        Ok(())
+    }
+}
+
+/// What can go wrong while applying or undoing a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The host cannot run this plan (racct off, no VIMAGE); nothing was done.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A planned jail parameter has no jail_set(2) form; nothing was done.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// A kernel operation failed.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// The record could not be saved.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Plain `delete` found an object already gone.
+    #[error(
+        "{what} is already gone, so this environment was not made completely or was \
+         changed behind stockade's back: `stockade delete --force` removes the rest"
+    )]
+    Gone {
+        /// The object, as the record names it.
+        what: String,
+    },
+    /// Undo could not remove everything; what is left stays recorded.
+    #[error("{}", list(.0))]
+    Undo(Vec<ApplyError>),
+    /// A create step failed, and undoing the steps before it failed too.
+    #[error(
+        "{cause}; undoing what was made also failed ({}): `stockade delete --force` \
+         retries",
+        list(.undo)
+    )]
+    Incomplete {
+        /// Why create failed.
+        cause: Box<ApplyError>,
+        /// Why undo failed.
+        undo: Vec<ApplyError>,
+    },
+}
+
+fn list(errors: &[ApplyError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// How [`undo`] treats errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoMode {
+    /// `delete`: stop at the first error; an object already gone is an error.
+    Strict,
+    /// `delete --force` and a failed create: tolerate gone objects, carry on past errors.
+    Force,
+}
+
+/// How long undo waits for a file system that a dying jail still holds (EBUSY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyRetry {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Pause between attempts.
+    pub pause: Duration,
+}
+
+impl BusyRetry {
+    /// For real hosts: up to 5 s, while sockets of a dying jail drain.
+    pub const HOST: BusyRetry = BusyRetry {
+        retries: 50,
+        pause: Duration::from_millis(100),
+    };
+    /// No retries (tests).
+    pub const NONE: BusyRetry = BusyRetry {
+        retries: 0,
+        pause: Duration::ZERO,
+    };
+}
+
+/// Makes everything `plan` describes, recording each object before making it; on failure
+/// undoes what was made. Returns the jail's id.
+pub fn create<K: Kernel + ?Sized>(
+    plan: &FreebsdPlan,
+    host: &HostInfo,
+    kernel: &mut K,
+    record: &mut dyn Record,
+    busy: BusyRetry,
+) -> Result<Jid, ApplyError> {
+    // Everything that can be known before touching the kernel is checked first.
+    plan.check_host(host)?;
+    let params = jail::params(plan)?;
+    match build(plan, &params, kernel, record) {
+        Ok(jid) => Ok(jid),
+        Err(cause) => match undo(kernel, record, UndoMode::Force, busy) {
+            Ok(()) => Err(cause),
+            Err(ApplyError::Undo(undo)) => Err(ApplyError::Incomplete {
+                cause: Box::new(cause),
+                undo,
+            }),
+            Err(other) => Err(ApplyError::Incomplete {
+                cause: Box::new(cause),
+                undo: vec![other],
+            }),
+        },
+    }
+}
+
+/// Records `resource`, runs `op`; forgets the record when `op` fails (it made nothing).
+fn made<K: Kernel + ?Sized, T>(
+    kernel: &mut K,
+    record: &mut dyn Record,
+    resource: Option<Resource>,
+    op: impl FnOnce(&mut K) -> Result<T, KernelError>,
+) -> Result<T, ApplyError> {
+    let recorded = resource.is_some();
+    if let Some(r) = resource {
+        record.record(r)?;
+    }
+    match op(kernel) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            if recorded {
+                let last = record.resources().len().saturating_sub(1);
+                record.forget(last)?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn build<K: Kernel + ?Sized>(
+    plan: &FreebsdPlan,
+    params: &crate::kernel::JailParams,
+    kernel: &mut K,
+    record: &mut dyn Record,
+) -> Result<Jid, ApplyError> {
+    for step in &plan.mounts {
+        match step {
+            MountStep::Mkdir { path, mode } => {
+                // Only the jail path is a folder of its own; the others live in our tmpfs.
+                let resource =
+                    (*path == plan.jail_path).then(|| Resource::Dir { path: path.clone() });
+                made(kernel, record, resource, |k| k.mkdir(path, *mode))?;
+            }
+            MountStep::RequireDir { path } => {
+                made(kernel, record, None, |k| {
+                    k.require_dir(path, &plan.jail_path)
+                })?;
+            }
+            MountStep::Mount(m) => {
+                let resource = Resource::Mount {
+                    path: m.fspath.clone(),
+                };
+                made(kernel, record, Some(resource), |k| k.nmount(m, false))?;
+            }
+            MountStep::Remount(m) => made(kernel, record, None, |k| k.nmount(m, true))?,
+        }
+    }
+    for rule in &plan.rctl {
+        let text = rule.rule();
+        let resource = Resource::RctlRule { rule: text.clone() };
+        made(kernel, record, Some(resource), |k| k.rctl_add(&text))?;
+    }
+    let resource = Resource::Jail {
+        name: params.name.clone(),
+    };
+    let jid = made(kernel, record, Some(resource), |k| k.jail_create(params))?;
+    let ns = |side: Side| match side {
+        Side::Host => Netns::Host,
+        Side::Jail => Netns::Jail(jid),
+    };
+    for step in &plan.network {
+        match step {
+            NetStep::CreateEpair(names) => {
+                let resource = Resource::Interface {
+                    name: names.host.clone(),
+                };
+                made(kernel, record, Some(resource), |k| k.epair_create(names))?;
+            }
+            NetStep::MoveToJail { iface, .. } => {
+                made(kernel, record, None, |k| k.if_vnet(iface, jid))?;
+            }
+            NetStep::AddAddress {
+                side,
+                iface,
+                address,
+            } => made(kernel, record, None, |k| {
+                k.if_addr(ns(*side), iface, *address)
+            })?,
+            NetStep::Up { side, iface } => {
+                made(kernel, record, None, |k| k.if_up(ns(*side), iface))?;
+            }
+            NetStep::DefaultRoute { side, gateway } => {
+                made(kernel, record, None, |k| {
+                    k.route_default(ns(*side), *gateway)
+                })?;
+            }
+        }
+    }
+    Ok(jid)
+}
+
+/// How the record names an object, for errors.
+pub struct Named<'a>(pub &'a Resource);
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Resource::Dir { path } => write!(f, "folder {}", path.display()),
+            Resource::Mount { path } => write!(f, "mount {}", path.display()),
+            Resource::Cgroup { path } => write!(f, "cgroup {}", path.display()),
+            Resource::Interface { name } => write!(f, "interface {name}"),
+            Resource::Jail { name } => write!(f, "jail {name}"),
+            Resource::RctlRule { rule } => write!(f, "rctl rule {rule}"),
+            Resource::Process { pid, .. } => write!(f, "process {pid}"),
+        }
+    }
+}
+
+/// Removes every recorded object, newest first (see the module documentation).
+pub fn undo<K: Kernel + ?Sized>(
+    kernel: &mut K,
+    record: &mut dyn Record,
+    mode: UndoMode,
+    busy: BusyRetry,
+) -> Result<(), ApplyError> {
+    let mut errors = Vec::new();
+    for index in (0..record.resources().len()).rev() {
+        let resource = record.resources()[index].clone();
+        match undo_one(kernel, &resource, busy) {
+            Ok(Undone::Done) => record.forget(index)?,
+            Ok(Undone::Gone) if mode == UndoMode::Force => record.forget(index)?,
+            Ok(Undone::Gone) => {
+                return Err(ApplyError::Gone {
+                    what: Named(&resource).to_string(),
+                })
+            }
+            Err(e) if mode == UndoMode::Strict => return Err(e.into()),
+            Err(e) => errors.push(e.into()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError::Undo(errors))
+    }
+}
+
+/// What undoing one object found.
+enum Undone {
+    /// It existed and is removed.
+    Done,
+    /// It did not exist (never made, or removed behind stockade's back).
+    Gone,
+}
+
+fn undo_one<K: Kernel + ?Sized>(
+    kernel: &mut K,
+    resource: &Resource,
+    busy: BusyRetry,
+) -> Result<Undone, KernelError> {
+    let result = match resource {
+        Resource::Dir { path } => kernel.rmdir(path),
+        Resource::Mount { path } => unmount(kernel, path, busy),
+        Resource::RctlRule { rule } => kernel.rctl_remove(rule),
+        Resource::Jail { name } => match kernel.find_jail(name)? {
+            // jail_remove(2) kills the processes too; signalling first keeps the order
+            // of the plan's undo, and of `stop`.
+            Some(jid) => kernel
+                .signal_jail(jid, JailSignal::Kill)
+                .and_then(|_| kernel.jail_remove(jid)),
+            None => return Ok(Undone::Gone),
+        },
+        Resource::Interface { name } => kernel.if_destroy(name),
+        // The environment's processes live in the jail and die with it; a process that
+        // never reached jail_attach(2) exits when its creator's pipe closes.
+        Resource::Process { .. } => Ok(()),
+        // Never recorded by this backend.
+        Resource::Cgroup { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => Ok(Undone::Done),
+        Err(e) if e.is_gone() => Ok(Undone::Gone),
+        Err(e) => Err(e),
+    }
+}
+
+/// unmount(2), retried while the file system is busy (a dying jail still holds it).
+fn unmount<K: Kernel + ?Sized>(
+    kernel: &mut K,
+    path: &std::path::Path,
+    busy: BusyRetry,
+) -> Result<(), KernelError> {
+    let mut attempt = 0;
+    loop {
+        match kernel.unmount(path, false) {
+            Err(e) if e.is_busy() && attempt < busy.retries => {
+                attempt += 1;
+                thread::sleep(busy.pause);
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! The apply sequence over the recording fake: the exact operations of each example, the
+//! exact undo after a failure at every step, delete, host checks, stop and stats.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use stockade_core::backend::{CgroupVersion, HostInfo, PlanContext};
+use stockade_core::state::Resource;
+use stockade_core::Spec;
+
+use super::fake::{Call, Fake};
+use super::*;
+use crate::kernel::JailSignal;
+use crate::plan::undo::UndoStep;
+
+const ROOT: &str = "/var/run/stockade";
+
+fn example(name: &str) -> FreebsdPlan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(format!("{name}.toml"));
+    let spec = Spec::load(&path).expect("example parses");
+    crate::plan::plan(
+        &spec,
+        &PlanContext::new(ROOT, &spec.name, CgroupVersion::V2),
+    )
+    .expect("example plans")
+}
+
+fn host() -> HostInfo {
+    HostInfo {
+        os: "freebsd".into(),
+        racct: Some(true),
+        vimage: Some(true),
+        ..HostInfo::default()
+    }
+}
+
+const EXAMPLES: &[&str] = &["hello", "limits", "bind", "network"];
+
+/// Creates `plan` on a fresh fake; returns the fake, the record and the outcome.
+fn run_create(
+    plan: &FreebsdPlan,
+    mut fake: Fake,
+) -> (Fake, Vec<Resource>, Result<Jid, ApplyError>) {
+    let mut record = Vec::new();
+    let result = create(plan, &host(), &mut fake, &mut record, BusyRetry::NONE);
+    (fake, record, result)
+}
+
+fn lines(calls: &[Call]) -> Vec<String> {
+    calls.iter().map(ToString::to_string).collect()
+}
+
+/// The undo calls of one successful create call (the jail is always jid 1 here).
+fn inverse(call: &Call, jail_path: &Path) -> Vec<Call> {
+    match call {
+        Call::Mkdir(p, _) if p == jail_path => vec![Call::Rmdir(p.clone())],
+        Call::Nmount {
+            fspath,
+            update: false,
+            ..
+        } => vec![Call::Unmount(fspath.clone())],
+        Call::RctlAdd(r) => vec![Call::RctlRemove(r.clone())],
+        Call::JailCreate(n) => vec![
+            Call::FindJail(n.clone()),
+            Call::SignalJail(Jid(1), JailSignal::Kill),
+            Call::JailRemove(Jid(1)),
+        ],
+        Call::EpairCreate(host, _) => vec![Call::IfDestroy(host.clone())],
+        _ => Vec::new(),
+    }
+}
+
+/// The exact undo of these successful calls: their inverses, newest first.
+fn expected_undo(done: &[Call], jail_path: &Path) -> Vec<Call> {
+    done.iter()
+        .rev()
+        .flat_map(|c| inverse(c, jail_path))
+        .collect()
+}
+
+#[test]
+fn hello_creates_exactly_these_operations() {
+    let (fake, record, result) = run_create(&example("hello"), Fake::new());
+    assert_eq!(result.expect("create"), Jid(1));
+    let r = "/var/run/stockade/hello/root";
+    let want: Vec<String> = [
+        format!("mkdir {r} 0755"),
+        format!("nmount tmpfs {r}"),
+        format!("mkdir {r}/bin 0755"),
+        format!("mkdir {r}/sbin 0755"),
+        format!("mkdir {r}/lib 0755"),
+        format!("mkdir {r}/libexec 0755"),
+        format!("mkdir {r}/usr 0755"),
+        format!("mkdir {r}/etc 0755"),
+        format!("mkdir {r}/dev 0755"),
+        format!("nmount MNT_UPDATE tmpfs {r} ro"),
+        format!("nmount nullfs {r}/bin ro"),
+        format!("nmount nullfs {r}/sbin ro"),
+        format!("nmount nullfs {r}/lib ro"),
+        format!("nmount nullfs {r}/libexec ro"),
+        format!("nmount nullfs {r}/usr ro"),
+        format!("nmount nullfs {r}/etc ro"),
+        format!("nmount devfs {r}/dev"),
+        "jail_create hello".into(),
+        "if_addr jail 1 lo0 127.0.0.1/8".into(),
+        "if_up jail 1 lo0".into(),
+    ]
+    .into();
+    assert_eq!(fake.lines(), want);
+    let kinds: Vec<&str> = record
+        .iter()
+        .map(|r| match r {
+            Resource::Dir { .. } => "dir",
+            Resource::Mount { .. } => "mount",
+            Resource::Jail { .. } => "jail",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["dir", "mount", "mount", "mount", "mount", "mount", "mount", "mount", "mount", "jail"]
+    );
+}
+
+#[test]
+fn limits_adds_its_rules_before_the_jail() {
+    let (fake, _, result) = run_create(&example("limits"), Fake::new());
+    result.expect("create");
+    let got = fake.lines();
+    let r = "/var/run/stockade/limits/root";
+    assert_eq!(
+        got[..2],
+        [format!("mkdir {r} 0755"), format!("nmount tmpfs {r}")]
+    );
+    assert_eq!(
+        got[16..],
+        [
+            "rctl_add jail:limits:memoryuse:deny=268435456",
+            "rctl_add jail:limits:maxproc:deny=8",
+            "rctl_add jail:limits:pcpu:deny=50",
+            "rctl_add jail:limits:openfiles:deny=256",
+            "jail_create limits",
+            "if_addr jail 1 lo0 127.0.0.1/8",
+            "if_up jail 1 lo0",
+        ]
+    );
+    // A writable host root: no read-only remount.
+    assert!(!got.iter().any(|l| l.contains("MNT_UPDATE")), "{got:#?}");
+}
+
+#[test]
+fn bind_mounts_its_site_and_scratch_after_the_default_dev() {
+    let (fake, _, result) = run_create(&example("bind"), Fake::new());
+    result.expect("create");
+    let r = "/var/run/stockade/bind/root";
+    let got = fake.lines();
+    assert_eq!(
+        got[2..11],
+        [
+            format!("mkdir {r}/bin 0755"),
+            format!("mkdir {r}/sbin 0755"),
+            format!("mkdir {r}/lib 0755"),
+            format!("mkdir {r}/libexec 0755"),
+            format!("mkdir {r}/usr 0755"),
+            format!("mkdir {r}/etc 0755"),
+            format!("mkdir {r}/dev 0755"),
+            format!("mkdir {r}/srv 0755"),
+            format!("mkdir {r}/srv/site 0755"),
+        ]
+    );
+    assert_eq!(
+        got[11..],
+        [
+            format!("mkdir {r}/scratch 0755"),
+            format!("nmount nullfs {r}/bin ro"),
+            format!("nmount nullfs {r}/sbin ro"),
+            format!("nmount nullfs {r}/lib ro"),
+            format!("nmount nullfs {r}/libexec ro"),
+            format!("nmount nullfs {r}/usr ro"),
+            format!("nmount nullfs {r}/etc ro"),
+            format!("nmount devfs {r}/dev"),
+            format!("nmount nullfs {r}/srv/site ro"),
+            format!("nmount tmpfs {r}/scratch"),
+            "jail_create bind".to_string(),
+            "if_addr jail 1 lo0 127.0.0.1/8".to_string(),
+            "if_up jail 1 lo0".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn network_makes_the_epair_after_the_jail() {
+    let (fake, record, result) = run_create(&example("network"), Fake::new());
+    result.expect("create");
+    let got = fake.lines();
+    let jail_at = got
+        .iter()
+        .position(|l| l == "jail_create net")
+        .expect("jail_create");
+    assert_eq!(
+        got[jail_at..],
+        [
+            "jail_create net",
+            "epair_create skneta sknetb",
+            "if_vnet sknetb 1",
+            "if_addr host skneta 10.77.0.1/30",
+            "if_up host skneta",
+            "if_addr jail 1 lo0 127.0.0.1/8",
+            "if_up jail 1 lo0",
+            "if_addr jail 1 sknetb 10.77.0.2/30",
+            "if_up jail 1 sknetb",
+            "route_default jail 1 10.77.0.1",
+        ]
+    );
+    assert_eq!(
+        record.last(),
+        Some(&Resource::Interface {
+            name: "skneta".into()
+        })
+    );
+}
+
+#[test]
+fn a_failure_at_any_step_undoes_exactly_the_steps_before_it() {
+    for name in EXAMPLES {
+        let plan = example(name);
+        let (clean, _, result) = run_create(&plan, Fake::new());
+        result.expect("create without failures");
+        let steps = clean.calls.len();
+        assert!(steps > 10, "{name}: {steps} steps");
+        for k in 0..steps {
+            let (fake, record, result) = run_create(&plan, Fake::failing_at(k));
+            let err = result.expect_err("the injected failure");
+            assert!(
+                matches!(err, ApplyError::Kernel(_)),
+                "{name} step {k}: undo failed too: {err}"
+            );
+            assert_eq!(fake.calls[..=k], clean.calls[..=k], "{name} step {k}");
+            let undo = &fake.calls[k + 1..];
+            assert_eq!(
+                lines(undo),
+                lines(&expected_undo(&clean.calls[..k], &plan.jail_path)),
+                "{name}: failure at step {k} ({})",
+                clean.calls[k]
+            );
+            assert_eq!(fake.leftovers(), Vec::<String>::new(), "{name} step {k}");
+            assert!(record.is_empty(), "{name} step {k}: {record:?}");
+        }
+    }
+}
+
+#[test]
+fn delete_after_create_removes_everything_in_the_plans_undo_order() {
+    for name in EXAMPLES {
+        let plan = example(name);
+        let (mut fake, mut record, result) = run_create(&plan, Fake::new());
+        result.expect("create");
+        let made = fake.calls.len();
+        undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect("delete");
+        assert_eq!(fake.leftovers(), Vec::<String>::new(), "{name}");
+        assert!(record.is_empty(), "{name}");
+        let done = fake.calls[made..].to_vec();
+        assert_eq!(
+            lines(&done),
+            lines(&expected_undo(&fake.calls[..made], &plan.jail_path)),
+            "{name}"
+        );
+        // The planner's undo, which `stockade plan` prints, is what happened.
+        let from_plan: Vec<Call> = plan
+            .undo()
+            .into_iter()
+            .flat_map(|s| match s {
+                UndoStep::DestroyInterface { iface } => vec![Call::IfDestroy(iface)],
+                UndoStep::SignalAll { jail, .. } => vec![
+                    Call::FindJail(jail),
+                    Call::SignalJail(Jid(1), JailSignal::Kill),
+                ],
+                UndoStep::JailRemove { .. } => vec![Call::JailRemove(Jid(1))],
+                UndoStep::RctlRemove { filter } => vec![Call::RctlRemove(filter)],
+                UndoStep::Unmount { fspath } => vec![Call::Unmount(fspath)],
+                UndoStep::RemoveDir { path } => vec![Call::Rmdir(path)],
+            })
+            .collect();
+        assert_eq!(lines(&done), lines(&from_plan), "{name}");
+    }
+}
+
+#[test]
+fn racct_off_with_limits_fails_before_any_operation() {
+    let plan = example("limits");
+    let mut fake = Fake::new();
+    fake.racct = false;
+    let mut record = Vec::new();
+    let off = HostInfo {
+        racct: Some(false),
+        ..host()
+    };
+    let err = create(&plan, &off, &mut fake, &mut record, BusyRetry::NONE).expect_err("racct off");
+    assert!(
+        matches!(err, ApplyError::Host(HostError::RacctOff)),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("set kern.racct.enable=1 in /boot/loader.conf and reboot"),
+        "{err}"
+    );
+    assert!(fake.calls.is_empty(), "{:?}", fake.lines());
+    assert!(record.is_empty());
+    // Without limits the same host is fine.
+    let (_, _, result) = run_create(&example("hello"), Fake::new());
+    result.expect("no rules, no racct needed");
+}
+
+#[test]
+fn no_vimage_fails_before_any_operation() {
+    let mut fake = Fake::new();
+    let mut record = Vec::new();
+    let no_vnet = HostInfo {
+        vimage: Some(false),
+        ..host()
+    };
+    let err = create(
+        &example("network"),
+        &no_vnet,
+        &mut fake,
+        &mut record,
+        BusyRetry::NONE,
+    )
+    .expect_err("no VIMAGE");
+    assert!(
+        matches!(
+            err,
+            ApplyError::Host(HostError::NoVimage { mode: "private" })
+        ),
+        "{err}"
+    );
+    assert!(fake.calls.is_empty());
+}
+
+#[test]
+fn plain_delete_stops_at_an_object_already_gone_and_force_goes_on() {
+    let plan = example("limits");
+    let (mut fake, mut record, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    // Someone removed a rule behind stockade's back.
+    let rule = "jail:limits:pcpu:deny=50";
+    fake.rctl_remove(rule).expect("remove");
+    let err =
+        undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect_err("strict delete");
+    assert!(
+        matches!(&err, ApplyError::Gone { what } if what == "rctl rule jail:limits:pcpu:deny=50"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("delete --force"), "{err}");
+    // What was undone before left the record; the rest is still there.
+    assert!(!record.iter().any(|r| matches!(r, Resource::Jail { .. })));
+    assert!(record.contains(&Resource::RctlRule { rule: rule.into() }));
+    undo(&mut fake, &mut record, UndoMode::Force, BusyRetry::NONE).expect("forced delete");
+    assert!(record.is_empty());
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn forced_delete_undoes_a_create_that_crashed_after_recording() {
+    // A creator killed between recording the jail and making it leaves this record.
+    let plan = example("hello");
+    let (mut fake, mut record, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    let jail_at = record
+        .iter()
+        .position(|r| matches!(r, Resource::Jail { .. }))
+        .expect("jail recorded");
+    let jid = fake.find_jail("hello").expect("find").expect("jail");
+    fake.signal_jail(jid, JailSignal::Kill).expect("kill");
+    fake.jail_remove(jid).expect("remove");
+    record.truncate(jail_at + 1);
+    let err = undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE)
+        .expect_err("the jail is gone");
+    assert!(matches!(err, ApplyError::Gone { .. }), "{err}");
+    undo(&mut fake, &mut record, UndoMode::Force, BusyRetry::NONE).expect("forced");
+    assert!(record.is_empty());
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn forced_undo_reports_every_error_and_keeps_what_it_could_not_remove() {
+    let plan = example("hello");
+    let (mut fake, mut record, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    let before = fake.calls.len();
+    // Unmounting /dev fails: the file systems below... none; the root stays busy.
+    fake.fail_at = Some(before + 3); // find, kill, remove, then the first unmount
+    let err =
+        undo(&mut fake, &mut record, UndoMode::Force, BusyRetry::NONE).expect_err("one failed");
+    let ApplyError::Undo(errors) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(errors.len(), 3, "{err}"); // /dev, then root (busy), then rmdir (busy)
+    assert!(
+        err.to_string()
+            .contains("unmount /var/run/stockade/hello/root/dev"),
+        "{err}"
+    );
+    assert_eq!(
+        record,
+        [
+            Resource::Dir {
+                path: PathBuf::from("/var/run/stockade/hello/root")
+            },
+            Resource::Mount {
+                path: PathBuf::from("/var/run/stockade/hello/root")
+            },
+            Resource::Mount {
+                path: PathBuf::from("/var/run/stockade/hello/root/dev")
+            },
+        ]
+    );
+    fake.fail_at = None;
+    undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect("retry");
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_jail_name_in_use_fails_and_undoes_the_mounts() {
+    let plan = example("hello");
+    let (mut fake, _, result) = run_create(&plan, Fake::new());
+    result.expect("first");
+    let before = fake.calls.len();
+    let mut record = Vec::new();
+    // Same name, another root: the mounts succeed, jail_set refuses the name.
+    let mut other = plan.clone();
+    let moved = |p: &Path| PathBuf::from("/elsewhere").join(p.strip_prefix("/").unwrap_or(p));
+    other.jail_path = moved(&other.jail_path);
+    for step in &mut other.mounts {
+        match step {
+            MountStep::Mkdir { path, .. } | MountStep::RequireDir { path } => *path = moved(path),
+            MountStep::Mount(m) | MountStep::Remount(m) => m.fspath = moved(&m.fspath),
+        }
+    }
+    for p in &mut other.jail {
+        if p.name == "path" {
+            p.value = crate::plan::jail::JailValue::Str(other.jail_path.display().to_string());
+        }
+    }
+    let err =
+        create(&other, &host(), &mut fake, &mut record, BusyRetry::NONE).expect_err("name taken");
+    assert!(
+        err.to_string().contains("jail \"hello\" already exists"),
+        "{err}"
+    );
+    assert!(record.is_empty());
+    let after: Vec<String> = fake.lines()[before..].to_vec();
+    assert_eq!(
+        after.last().map(String::as_str),
+        Some("rmdir /elsewhere/var/run/stockade/hello/root")
+    );
+}
+
+#[test]
+fn stop_terms_then_kills_what_is_left() {
+    let plan = example("hello");
+    let (mut fake, _, result) = run_create(&plan, Fake::new());
+    let jid = result.expect("create");
+    let timing = StopTiming {
+        grace: Duration::from_millis(100),
+        kill_wait: Duration::from_millis(100),
+        poll: Duration::from_millis(50),
+    };
+    let slept = std::cell::Cell::new(Duration::ZERO);
+    let mut sleep = |d: Duration| slept.set(slept.get() + d);
+
+    fake.procs.insert(jid, 3);
+    let start = fake.calls.len();
+    assert_eq!(
+        stop(&mut fake, "hello", timing, &mut sleep).expect("stop"),
+        StopOutcome::Exited
+    );
+    assert_eq!(
+        fake.lines()[start..],
+        [
+            "find_jail hello",
+            "signal_jail 1 SIGTERM",
+            "signal_jail 1 0"
+        ]
+    );
+
+    fake.procs.insert(jid, 2);
+    fake.ignore_term = true;
+    let start = fake.calls.len();
+    assert_eq!(
+        stop(&mut fake, "hello", timing, &mut sleep).expect("stop"),
+        StopOutcome::Killed
+    );
+    assert_eq!(
+        fake.lines()[start..],
+        [
+            "find_jail hello",
+            "signal_jail 1 SIGTERM",
+            "signal_jail 1 0",
+            "signal_jail 1 0",
+            "signal_jail 1 0",
+            "signal_jail 1 SIGKILL",
+            "signal_jail 1 0",
+        ]
+    );
+    assert_eq!(slept.get(), Duration::from_millis(100));
+
+    assert_eq!(
+        stop(&mut fake, "nope", timing, &mut sleep).expect("stop"),
+        StopOutcome::NoJail
+    );
+}
+
+#[test]
+fn stats_come_from_racct_usage() {
+    let mut fake = Fake::new();
+    fake.usage = [
+        ("memoryuse", 12_345_678),
+        ("maxproc", 3),
+        ("pcpu", 42),
+        ("openfiles", 17),
+        ("wallclock", 9),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let s = stats(&mut fake, "web").expect("stats");
+    assert_eq!(s.memory_bytes, Some(12_345_678));
+    assert_eq!(s.processes, Some(3));
+    assert_eq!(s.cpu_percent, Some(42));
+    assert_eq!(s.open_files, Some(17));
+    assert_eq!(s.usage.get("wallclock"), Some(&9));
+    assert_eq!(fake.lines(), ["racct_usage web"]);
+    fake.racct = false;
+    assert!(stats(&mut fake, "web").is_err());
+}
