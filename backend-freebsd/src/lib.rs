@@ -9,7 +9,9 @@
 //! Executing a plan (`apply`) is FreeBSD-only and not part of this crate yet.
 #![deny(unsafe_code)]
 
+pub mod apply;
 pub mod jailconf;
+pub mod kernel;
 pub mod migrate;
 pub mod plan;
 pub mod probe;
