@@ -31,6 +31,7 @@
 //! [`UndoMode::Force`] (`delete --force`, and cleaning up a failed create) tolerates gone
 //! objects and carries on past errors, reporting them all at the end.
 
+mod dirs;
 mod jail;
 mod stats;
 mod stop;
@@ -52,6 +53,7 @@ use crate::plan::mount::MountStep;
 use crate::plan::net::{NetStep, Side};
 use crate::plan::{FreebsdPlan, HostError};
 
+pub use dirs::require_dir_below;
 pub use jail::{no_name, params as jail_params, ParamError, JAILSYS};
 pub use stats::{stats, Stats};
 pub use stop::{stop, StopOutcome, StopTiming};
