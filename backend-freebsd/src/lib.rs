@@ -15,6 +15,9 @@ pub mod kernel;
 pub mod migrate;
 pub mod plan;
 pub mod probe;
+pub mod process;
+#[cfg(target_os = "freebsd")]
+pub mod sys;
 
 use stockade_core::backend::{Backend, HostInfo, PlanContext};
 use stockade_core::Spec;
