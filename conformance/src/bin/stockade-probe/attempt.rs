@@ -162,6 +162,21 @@ fn write_file(path: &Path) -> Value {
     outcome(fs::File::create(path).and_then(|mut f| f.write_all(b"written by stockade-probe\n")))
 }
 
+/// Writes `mib` MiB to `path` (a size-limited tmpfs runs out), then removes it.
+fn fill(path: &Path, mib: u64) -> Value {
+    let attempt = || -> io::Result<()> {
+        let mut f = fs::File::create(path)?;
+        let chunk = vec![0x5au8; 1 << 20];
+        for _ in 0..mib {
+            f.write_all(&chunk)?;
+        }
+        f.sync_all()
+    };
+    let r = attempt();
+    let _ = fs::remove_file(path);
+    outcome(r)
+}
+
 fn sethostname(name: &str) -> Value {
     let r = sys::sethostname(name);
     let mut v = outcome(r);
@@ -315,6 +330,9 @@ pub fn run(c: &Config) -> Map<String, Value> {
             .map(|p| (p.display().to_string(), write_file(p)))
             .collect();
         out.insert("write".into(), Value::Object(m));
+    }
+    if let Some((path, mib)) = &c.fill {
+        out.insert("fill".into(), fill(path, *mib));
     }
     if let Some(name) = &c.sethostname {
         out.insert("sethostname".into(), sethostname(name));

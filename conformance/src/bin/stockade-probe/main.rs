@@ -39,6 +39,7 @@ attempts (each reports {ok, error}):
   --mount-tmpfs DIR mount (and unmount) a tmpfs at DIR
   --connect IP:PORT TCP connect, 3 s timeout (repeatable)
   --write P         create or truncate P and write to it (repeatable)
+  --fill P MIB      write MIB MiB to P (then remove it)
   --sethostname N   set the host name
   --mknod P         make a character device node (1:3) at P
   --bind-port PORT  listen on 127.0.0.1:PORT
@@ -75,6 +76,7 @@ pub struct Config {
     pub mount_tmpfs: Option<PathBuf>,
     pub connect: Vec<String>,
     pub write: Vec<PathBuf>,
+    pub fill: Option<(PathBuf, u64)>,
     pub sethostname: Option<String>,
     pub mknod: Option<PathBuf>,
     pub bind_port: Option<u16>,
@@ -141,6 +143,10 @@ fn parse(args: &[String]) -> Result<Config, String> {
             "--mount-tmpfs" => c.mount_tmpfs = Some(value()?.into()),
             "--connect" => c.connect.push(value()?.to_string()),
             "--write" => c.write.push(value()?.into()),
+            "--fill" => {
+                let path = value()?.into();
+                c.fill = Some((path, parse_num(flag, value()?)?));
+            }
             "--sethostname" => c.sethostname = Some(value()?.to_string()),
             "--mknod" => c.mknod = Some(value()?.into()),
             "--bind-port" => c.bind_port = Some(parse_num(flag, value()?)?),

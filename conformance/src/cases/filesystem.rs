@@ -1,0 +1,178 @@
+//! The file system: a prepared root, a view of the host, read-only roots, and the four
+//! mount kinds (bind, tmpfs, proc, dev).
+
+use serde_json::json;
+use stockade_core::portability::{Feature, Target};
+
+use crate::case::{
+    attempt_error, key, probe, run, Action, Case, Check, Env, Matcher, Script, Step,
+};
+use Matcher::{Eq, OneOf};
+
+/// `/<label>/json/paths/<path>/<field>`.
+fn path(label: &str, p: &str, field: &str, m: Matcher) -> Check {
+    probe(label, &format!("/paths/{}/{field}", key(p)), m)
+}
+
+/// `/<label>/json/attempts/write/<path>/ok`.
+fn wrote(label: &str, p: &str, ok: bool) -> Check {
+    probe(
+        label,
+        &format!("/attempts/write/{}/ok", key(p)),
+        Eq(json!(ok)),
+    )
+}
+
+fn write_error(label: &str, p: &str, errors: &[&str]) -> Check {
+    attempt_error(label, &format!("write/{}", key(p)), errors)
+}
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "root.path",
+            "root.path: the prepared folder is /, nothing else of the host is visible, writes land in the folder",
+            Env::path(&[]),
+            Script::Steps(vec![
+                Step::new("run", Action::Run(vec![
+                    "--read".into(), "/marker".into(),
+                    "--path".into(), "/etc/passwd".into(),
+                    "--path".into(), "{workdir}".into(),
+                    "--write".into(), "/written-inside".into(),
+                ])),
+                Step::new("host", Action::HostProbe(vec!["--path".into(), "{root}/written-inside".into()])),
+            ]),
+        )
+        .features(&[Feature::RootPath])
+        .checks(vec![
+            probe("run", &format!("/files/{}/content", key("/marker")), Eq(json!("stockade-conformance root.path\n"))),
+            path("run", "/etc/passwd", "exists", Eq(json!(true))),
+            path("run", "{workdir}", "exists", Eq(json!(false))),
+            wrote("run", "/written-inside", true),
+            path("host", "{root}/written-inside", "exists", Eq(json!(true))),
+        ]),
+        Case::new(
+            "root.path_readonly",
+            "root.readonly on a prepared root: / refuses writes (EROFS), a tmpfs below it does not",
+            Env::path(&[]).readonly().extra("[[mount]]\nkind = \"tmpfs\"\ntarget = \"/tmp\""),
+            run(&["--path", "/", "--write", "/x", "--write", "/tmp/x"]),
+        )
+        .features(&[Feature::RootPath, Feature::ReadonlyRoot])
+        .checks(vec![
+            path("run", "/", "readonly", Eq(json!(true))),
+            wrote("run", "/x", false),
+            write_error("run", "/x", &["EROFS"]),
+            wrote("run", "/tmp/x", true),
+        ]),
+        Case::new(
+            "root.host",
+            "root.host: the host's system folders, read-only, on a fresh writable tmpfs; nothing else of the host",
+            Env::host(&[]),
+            run(&[
+                "--path", "/", "--path", "/usr", "--path", "/etc", "--path", "/root",
+                "--path", "{workdir}", "--write", "/usr/stockade-x", "--write", "/new-file",
+            ]),
+        )
+        .features(&[Feature::RootHost])
+        .checks(vec![
+            path("run", "/", "fstype", Eq(json!("tmpfs"))),
+            path("run", "/usr", "exists", Eq(json!(true))),
+            path("run", "/usr", "readonly", Eq(json!(true))),
+            path("run", "/etc", "readonly", Eq(json!(true))),
+            path("run", "/root", "exists", Eq(json!(false))),
+            path("run", "{workdir}", "exists", Eq(json!(false))),
+            write_error("run", "/usr/stockade-x", &["EROFS"]),
+            wrote("run", "/new-file", true),
+        ]),
+        Case::new(
+            "root.host_readonly",
+            "root.host with readonly: the tmpfs around the host's folders refuses writes too",
+            Env::host(&[]).readonly(),
+            run(&["--path", "/", "--write", "/new-file"]),
+        )
+        .features(&[Feature::RootHost, Feature::ReadonlyRoot])
+        .checks(vec![
+            path("run", "/", "readonly", Eq(json!(true))),
+            write_error("run", "/new-file", &["EROFS"]),
+        ]),
+        Case::new(
+            "mount.bind",
+            "bind mounts: a host folder shows inside; writes reach the host; a read-only bind refuses them",
+            Env::host(&[]).extra(
+                "[[mount]]\nkind = \"bind\"\nsource = \"{share}\"\ntarget = \"/data\"\n\n\
+                 [[mount]]\nkind = \"bind\"\nsource = \"{share}\"\ntarget = \"/data-ro\"\nreadonly = true",
+            ),
+            Script::Steps(vec![
+                Step::new("run", Action::Run(vec![
+                    "--read".into(), "/data/hello.txt".into(),
+                    "--write".into(), "/data/from-env".into(),
+                    "--write".into(), "/data-ro/from-env-ro".into(),
+                ])),
+                Step::new("host", Action::HostProbe(vec![
+                    "--path".into(), "{share}/from-env".into(),
+                    "--path".into(), "{share}/from-env-ro".into(),
+                ])),
+            ]),
+        )
+        .features(&[Feature::BindMount])
+        .checks(vec![
+            probe("run", &format!("/files/{}/content", key("/data/hello.txt")), Eq(json!("shared by the host\n"))),
+            wrote("run", "/data/from-env", true),
+            write_error("run", "/data-ro/from-env-ro", &["EROFS"]),
+            path("host", "{share}/from-env", "exists", Eq(json!(true))),
+            path("host", "{share}/from-env-ro", "exists", Eq(json!(false))),
+        ]),
+        Case::new(
+            "mount.tmpfs",
+            "a tmpfs mount is a writable tmpfs of the given size",
+            Env::host(&[]).extra("[[mount]]\nkind = \"tmpfs\"\ntarget = \"/scratch\"\nsize = \"4M\""),
+            run(&["--path", "/scratch", "--write", "/scratch/a", "--fill", "/scratch/big", "8"]),
+        )
+        .features(&[Feature::TmpfsMount])
+        .checks(vec![
+            path("run", "/scratch", "fstype", Eq(json!("tmpfs"))),
+            path("run", "/scratch", "writable", Eq(json!(true))),
+            wrote("run", "/scratch/a", true),
+            probe("run", "/attempts/fill/ok", Eq(json!(false))),
+            attempt_error("run", "fill", &["ENOSPC"]),
+        ]),
+        // FreeBSD's procfs has per-process folders only (the table's approximation).
+        Case::new(
+            "mount.proc",
+            "a proc mount shows the environment's own processes",
+            Env::host(&[]).extra("[[mount]]\nkind = \"proc\"\ntarget = \"/proc\""),
+            run(&["--path", "/proc", "--path", "/proc/meminfo"]),
+        )
+        .features(&[Feature::ProcMount])
+        .checks(vec![
+            path("run", "/proc", "fstype", Eq(json!("proc"))).on(Target::Freebsd, Eq(json!("procfs"))),
+            path("run", "/proc/meminfo", "exists", Eq(json!(true))).on(Target::Freebsd, Eq(json!(false))),
+            probe("run", "/processes", Eq(json!(1))),
+        ]),
+        // The jail devfs ruleset has a similar, not identical, set (no /dev/full).
+        Case::new(
+            "mount.dev",
+            "a dev mount has the standard devices and none of the host's disks or memory",
+            Env::host(&[]).extra("[[mount]]\nkind = \"dev\"\ntarget = \"/dev\""),
+            run(&[
+                "--path", "/dev/null", "--path", "/dev/zero", "--path", "/dev/random",
+                "--path", "/dev/urandom", "--path", "/dev/full", "--path", "/dev/mem",
+                "--path", "/dev/kmem", "--path", "/dev/vda", "--path", "/dev/sda",
+                "--write", "/dev/null",
+            ]),
+        )
+        .features(&[Feature::DevMount])
+        .checks(vec![
+            path("run", "/dev/null", "exists", Eq(json!(true))),
+            path("run", "/dev/zero", "exists", Eq(json!(true))),
+            path("run", "/dev/random", "exists", Eq(json!(true))),
+            path("run", "/dev/urandom", "exists", Eq(json!(true))),
+            path("run", "/dev/full", "exists", Eq(json!(true))).on(Target::Freebsd, OneOf(vec![json!(true), json!(false)])),
+            path("run", "/dev/mem", "exists", Eq(json!(false))),
+            path("run", "/dev/kmem", "exists", Eq(json!(false))),
+            path("run", "/dev/vda", "exists", Eq(json!(false))),
+            path("run", "/dev/sda", "exists", Eq(json!(false))),
+            wrote("run", "/dev/null", true),
+        ]),
+    ]
+}
