@@ -18,6 +18,7 @@
 #[cfg(target_os = "linux")]
 pub mod apply;
 pub mod error;
+pub mod oci;
 pub mod plan;
 pub mod probe;
 

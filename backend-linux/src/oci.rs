@@ -1,0 +1,471 @@
+//! A spec as an OCI runtime bundle's `config.json` (opencontainers/runtime-spec, the
+//! Linux section), so that runc, crun, youki or anything driven by containerd can run it.
+//!
+//! Built from the Linux planner's own output ([`crate::plan`]), so the container gets what
+//! `stockade run` would make: the same namespaces, capability sets, no_new_privs, rlimits,
+//! cgroup limits and device rules, seccomp filter, masked and read-only `/proc` paths, and
+//! the same mounts in the same order (the plan's bind-then-remount pairs become one OCI
+//! bind mount with its options; the `/dev` nodes the plan binds are the OCI runtime's
+//! default devices, so they are left to it). Pure: compiled and tested on every OS.
+//!
+//! The result is typed with the `oci-spec` crate's model ([`oci_spec::runtime::Spec`]):
+//! the JSON is assembled here, then read into that model, which refuses any field of the
+//! wrong name or type. What `config.json` cannot say is returned as notes.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+use stockade_core::backend::{CgroupVersion, PlanContext};
+use stockade_core::spec::{NetworkMode, RootSource, Spec, User};
+
+use crate::plan::cgroup::{self, DeviceType, CGROUP_PARENT, CPU_PERIOD_US};
+use crate::plan::mount::{Mount, MountFlag, MountStep, DEV_NODES};
+use crate::plan::ns::Namespace;
+use crate::plan::seccomp::{SeccompAction, SeccompPlan};
+use crate::plan::{plan_with, LinuxPlanOptions, PlanError};
+
+/// The runtime-spec version the config follows.
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// Where a `root.host` environment's (empty) root folder is, relative to the bundle.
+pub const HOST_VIEW_ROOTFS: &str = "rootfs";
+
+/// A spec as an OCI bundle configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OciExport {
+    /// The configuration, in the `oci-spec` crate's typed model.
+    pub config: oci_spec::runtime::Spec,
+    /// What `config.json` cannot say, and what to do about it.
+    pub notes: Vec<String>,
+}
+
+impl OciExport {
+    /// `config.json` as written into a bundle: pretty JSON with a final newline.
+    pub fn to_json(&self) -> Result<String, OciError> {
+        let mut text = serde_json::to_string_pretty(&self.config).map_err(OciError::Model)?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+/// Why a spec has no OCI configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// The Linux planner refuses the spec.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// OCI's `process.user` takes numeric ids only.
+    #[error(
+        "process.user {user:?} is a name, but an OCI config.json takes numeric ids: \
+         set process.user = \"UID:GID\" (look the ids up in the root's /etc/passwd)"
+    )]
+    NamedUser {
+        /// The user as the spec names it.
+        user: String,
+    },
+    /// The seccomp plan fails syscalls with an errno this export does not know the number of.
+    #[error("the seccomp plan uses errno {0}, which has no number here (a bug: add it)")]
+    Errno(String),
+    /// The assembled JSON does not fit the OCI model (a bug in this module).
+    #[error("the generated config.json does not fit the OCI runtime model (a bug): {0}")]
+    Model(#[source] serde_json::Error),
+    /// A limit has no cgroup value.
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupPlanError),
+}
+
+/// Exports a spec as an OCI `config.json`, planning with `options` (the host's system
+/// folder layout, used by `root.host`).
+pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciError> {
+    let ctx = PlanContext::new("/run/stockade", &spec.name, CgroupVersion::V2);
+    let plan = plan_with(spec, &ctx, options)?;
+    let mut notes = Vec::new();
+
+    // process
+    let p = &plan.process;
+    let (uid, gid) = match &p.user {
+        User::Id { uid, gid } => (*uid, *gid),
+        named @ User::Name { .. } => {
+            return Err(OciError::NamedUser {
+                user: named.to_string(),
+            })
+        }
+    };
+    let env: Vec<String> = p.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let caps = &plan.capabilities;
+    let rlimits: Vec<Value> = plan
+        .rlimits
+        .iter()
+        .map(|r| json!({ "type": r.resource, "soft": r.soft, "hard": r.hard }))
+        .collect();
+    let mut user = json!({ "uid": uid, "gid": gid });
+    if !p.groups.is_empty() {
+        user["additionalGids"] = json!(p.groups);
+    }
+    let process = json!({
+        "terminal": false,
+        "user": user,
+        "args": p.argv,
+        "env": env,
+        "cwd": p.cwd,
+        "capabilities": {
+            "bounding": caps.bounding,
+            "effective": caps.effective,
+            "permitted": caps.permitted,
+            "inheritable": caps.inheritable,
+            "ambient": caps.ambient,
+        },
+        "rlimits": rlimits,
+        "noNewPrivileges": caps.no_new_privs,
+    });
+    if p.init {
+        notes.push(
+            "process.init: OCI has no reaper option; run the container with the runtime's \
+             own init (e.g. `docker run --init`, containerd's shim) or put one in the root"
+                .to_string(),
+        );
+    }
+
+    // root
+    let root = match &spec.root.source {
+        RootSource::Path(path) => json!({ "path": path, "readonly": spec.root.readonly }),
+        RootSource::Host => {
+            notes.push(format!(
+                "root.host: the root is the bundle's empty {HOST_VIEW_ROOTFS}/ folder with the host's system folders bound in read-only; create it, and the links the view needs ({}), before starting",
+                host_links(&plan.mounts.steps)
+            ));
+            json!({ "path": HOST_VIEW_ROOTFS, "readonly": spec.root.readonly })
+        }
+    };
+
+    // mounts, masked and read-only paths
+    let (mounts, masked, readonly) = mounts(&plan.mounts.steps);
+
+    // namespaces
+    let namespaces: Vec<Value> = plan
+        .namespaces
+        .create
+        .iter()
+        .map(|ns| json!({ "type": namespace_type(*ns) }))
+        .collect();
+
+    // cgroup resources
+    let resources = resources(spec, &plan)?;
+
+    let mut linux = Map::new();
+    linux.insert("namespaces".into(), json!(namespaces));
+    linux.insert("resources".into(), resources);
+    linux.insert(
+        "cgroupsPath".into(),
+        json!(format!("/{CGROUP_PARENT}/{}", spec.name)),
+    );
+    linux.insert("maskedPaths".into(), json!(masked));
+    linux.insert("readonlyPaths".into(), json!(readonly));
+    linux.insert("rootfsPropagation".into(), json!("private"));
+    if let Some(seccomp) = seccomp(&plan.seccomp)? {
+        linux.insert("seccomp".into(), seccomp);
+    }
+
+    // network: the namespace is in the list above; its wiring is the caller's
+    let mut annotations = Map::new();
+    annotations.insert("org.stockade.name".into(), json!(spec.name));
+    annotations.insert(
+        "org.stockade.network.mode".into(),
+        json!(spec.network.mode.name()),
+    );
+    if spec.network.mode == NetworkMode::Private {
+        if let Some(a) = spec.network.address {
+            annotations.insert("org.stockade.network.address".into(), json!(a.to_string()));
+        }
+        if let Some(g) = spec.network.gateway {
+            annotations.insert("org.stockade.network.gateway".into(), json!(g.to_string()));
+        }
+        notes.push(
+            "network.mode = \"private\": config.json gives the container its own network \
+             namespace; the veth pair, addresses and route are the caller's to make (a CNI \
+             plugin, or a createRuntime hook); the wanted address and gateway are in the \
+             org.stockade.network.* annotations"
+                .to_string(),
+        );
+    }
+    if p.home_from_passwd {
+        notes.push(
+            "process.env: stockade sets HOME from the root's /etc/passwd for a named user; \
+             OCI runtimes do not, so set HOME in process.env"
+                .to_string(),
+        );
+    }
+
+    let config = json!({
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": root,
+        "hostname": p.hostname,
+        "mounts": mounts,
+        "annotations": annotations,
+        "linux": linux,
+    });
+    let config: oci_spec::runtime::Spec =
+        serde_json::from_value(config).map_err(OciError::Model)?;
+    Ok(OciExport { config, notes })
+}
+
+fn namespace_type(ns: Namespace) -> &'static str {
+    match ns {
+        Namespace::Pid => "pid",
+        Namespace::Mount => "mount",
+        Namespace::Uts => "uts",
+        Namespace::Ipc => "ipc",
+        Namespace::Net => "network",
+        Namespace::Cgroup => "cgroup",
+    }
+}
+
+/// The links a `root.host` view makes at its top (`/bin -> usr/bin`, ...).
+fn host_links(steps: &[MountStep]) -> String {
+    let links: Vec<String> = steps
+        .iter()
+        .take_while(|s| !matches!(s, MountStep::PivotRoot { .. }))
+        .filter_map(|s| match s {
+            MountStep::Symlink { path, to } if !path.starts_with("/dev") => {
+                Some(format!("{} -> {}", path.display(), to.display()))
+            }
+            _ => None,
+        })
+        .collect();
+    if links.is_empty() {
+        "none".into()
+    } else {
+        links.join(", ")
+    }
+}
+
+/// The plan's mount steps as OCI mounts, plus the masked and read-only paths.
+fn mounts(steps: &[MountStep]) -> (Vec<Value>, Vec<String>, Vec<String>) {
+    let mut out: Vec<(PathBuf, Value)> = Vec::new();
+    let mut masked: Vec<String> = Vec::new();
+    let mut readonly: Vec<String> = Vec::new();
+    let mut after_pivot = false;
+    // Targets of the /dev trees the plan builds: their device-node binds are the OCI
+    // runtime's default devices.
+    let mut dev_dirs: Vec<PathBuf> = Vec::new();
+    for step in steps {
+        let m = match step {
+            MountStep::PivotRoot { .. } => {
+                after_pivot = true;
+                continue;
+            }
+            MountStep::Mount(m) => m,
+            _ => continue,
+        };
+        let target = m.target.display().to_string();
+        if after_pivot {
+            // Masks (/dev/null or an empty read-only tmpfs over a path) and read-only
+            // /proc paths (bound over themselves, then remounted read-only).
+            let is_mask = m.source.as_deref() == Some(Path::new("/dev/null"))
+                || m.fstype.as_deref() == Some("tmpfs");
+            let is_self_bind = m.source.as_deref() == Some(m.target.as_path());
+            if is_mask && !masked.contains(&target) {
+                masked.push(target);
+            } else if (is_self_bind || m.flags.contains(&MountFlag::Remount))
+                && !is_mask
+                && !readonly.contains(&target)
+            {
+                readonly.push(target);
+            }
+            continue;
+        }
+        if m.target == Path::new("/") {
+            continue; // the root: `root.path` and `root.readonly`
+        }
+        if m.flags.contains(&MountFlag::Remount) {
+            // The second half of a bind: its attributes become the bind's options.
+            if let Some((_, v)) = out.iter_mut().rev().find(|(t, _)| *t == m.target) {
+                let mut options: Vec<String> = v["options"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|o| o.as_str().map(str::to_string))
+                            .filter(|o| o == "bind" || o == "rbind")
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                options.extend(flag_options(m));
+                v["options"] = json!(options);
+            }
+            continue;
+        }
+        if m.flags.contains(&MountFlag::Bind) {
+            let source = m.source.clone().unwrap_or_default();
+            let is_dev_node = source.parent() == Some(Path::new("/dev"))
+                && DEV_NODES
+                    .iter()
+                    .any(|n| source.file_name() == Some(n.as_ref()))
+                && dev_dirs
+                    .iter()
+                    .any(|d| m.target.parent() == Some(d.as_path()));
+            if is_dev_node {
+                continue;
+            }
+            let kind = if m.flags.contains(&MountFlag::Recursive) {
+                "rbind"
+            } else {
+                "bind"
+            };
+            let mut options = vec![kind.to_string()];
+            options.push("rw".into());
+            out.push((
+                m.target.clone(),
+                json!({ "destination": target, "type": "bind", "source": source, "options": options }),
+            ));
+            continue;
+        }
+        let fstype = m.fstype.clone().unwrap_or_else(|| "none".into());
+        if fstype == "tmpfs"
+            && m.data
+                .as_deref()
+                .is_some_and(|d| d == crate::plan::mount::DEV_TMPFS_DATA)
+        {
+            dev_dirs.push(m.target.clone());
+        }
+        let mut options = flag_options(m);
+        if let Some(data) = &m.data {
+            options.extend(data.split(',').map(str::to_string));
+        }
+        let source = m
+            .source
+            .as_ref()
+            .map(|s| s.display().to_string())
+            .unwrap_or_else(|| fstype.clone());
+        out.push((
+            m.target.clone(),
+            json!({ "destination": target, "type": fstype, "source": source, "options": options }),
+        ));
+    }
+    (out.into_iter().map(|(_, v)| v).collect(), masked, readonly)
+}
+
+/// The mount(8) option names of a plan mount's flags (`ro` or `rw` first).
+fn flag_options(m: &Mount) -> Vec<String> {
+    let mut o = vec![if m.flags.contains(&MountFlag::Readonly) {
+        "ro"
+    } else {
+        "rw"
+    }
+    .to_string()];
+    for (flag, name) in [
+        (MountFlag::Nosuid, "nosuid"),
+        (MountFlag::Nodev, "nodev"),
+        (MountFlag::Noexec, "noexec"),
+    ] {
+        if m.flags.contains(&flag) {
+            o.push(name.into());
+        }
+    }
+    o
+}
+
+/// `linux.resources`: the spec's limits in OCI's (cgroup-version neutral) units, and the
+/// plan's device rules.
+fn resources(spec: &Spec, plan: &crate::plan::LinuxPlan) -> Result<Value, OciError> {
+    let mut r = Map::new();
+    let l = &spec.limits;
+    if let Some(m) = l.memory {
+        // The plan forbids swap from stretching the limit; OCI says that with
+        // swap (memory + swap) equal to the limit.
+        r.insert("memory".into(), json!({ "limit": m, "swap": m }));
+    }
+    if let Some(c) = l.cpus {
+        r.insert(
+            "cpu".into(),
+            json!({ "quota": cgroup::cpu_quota_us(c)?, "period": CPU_PERIOD_US }),
+        );
+    }
+    if let Some(n) = l.processes {
+        r.insert("pids".into(), json!({ "limit": n }));
+    }
+    let devices: Vec<Value> = plan
+        .cgroup
+        .devices
+        .rules
+        .iter()
+        .map(|d| {
+            let mut v = json!({
+                "allow": d.allow,
+                "type": match d.kind {
+                    DeviceType::All => "a",
+                    DeviceType::Char => "c",
+                    DeviceType::Block => "b",
+                },
+                "access": d.access,
+            });
+            if let Some(major) = d.major {
+                v["major"] = json!(major);
+            }
+            if let Some(minor) = d.minor {
+                v["minor"] = json!(minor);
+            }
+            v
+        })
+        .collect();
+    r.insert("devices".into(), json!(devices));
+    Ok(Value::Object(r))
+}
+
+/// `linux.seccomp` from the plan's deny list.
+fn seccomp(plan: &SeccompPlan) -> Result<Option<Value>, OciError> {
+    let Some(policy) = plan.policy() else {
+        return Ok(None);
+    };
+    let action = |a: &SeccompAction| -> Result<(&'static str, Option<u32>), OciError> {
+        match a {
+            SeccompAction::Allow => Ok(("SCMP_ACT_ALLOW", None)),
+            SeccompAction::Errno { errno } => Ok(("SCMP_ACT_ERRNO", Some(errno_number(errno)?))),
+        }
+    };
+    let (default_action, default_errno) = action(&policy.default_action)?;
+    let (deny_action, deny_errno) = action(&policy.deny_action)?;
+    let mut rule = json!({ "names": policy.denied, "action": deny_action });
+    if let Some(e) = deny_errno {
+        rule["errnoRet"] = json!(e);
+    }
+    let mut v = json!({ "defaultAction": default_action, "syscalls": [rule] });
+    if let Some(e) = default_errno {
+        v["defaultErrnoRet"] = json!(e);
+    }
+    Ok(Some(v))
+}
+
+/// The Linux errno numbers the seccomp plan can use (asm-generic/errno-base.h, errno.h).
+fn errno_number(name: &str) -> Result<u32, OciError> {
+    Ok(match name {
+        "EPERM" => 1,
+        "ENOENT" => 2,
+        "EACCES" => 13,
+        "EINVAL" => 22,
+        "ENOSYS" => 38,
+        other => return Err(OciError::Errno(other.to_string())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> Spec {
+        Spec::from_toml(text, Some(Path::new("/etc/stockade/web.toml"))).unwrap()
+    }
+
+    #[test]
+    fn a_named_user_is_refused_with_the_fix() {
+        let s = spec("name = \"w\"\n[root]\npath = \"/r\"\n[process]\ncommand = [\"/bin/sh\"]\nuser = \"www\"\n");
+        let e = export(&s, &LinuxPlanOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("UID:GID"), "{e}");
+    }
+
+    #[test]
+    fn errno_names_have_numbers() {
+        assert_eq!(errno_number("EPERM").unwrap(), 1);
+        assert!(errno_number("EWHAT").is_err());
+    }
+}
