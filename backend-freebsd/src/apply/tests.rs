@@ -537,3 +537,42 @@ fn stats_come_from_racct_usage() {
     fake.racct = false;
     assert!(stats(&mut fake, "web").is_err());
 }
+
+#[test]
+fn the_state_entry_is_the_record_saved_at_every_step() {
+    use stockade_core::state::{State, StateStore};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = StateStore::new(tmp.path());
+    let plan = example("network");
+    let mut entry = store
+        .create(State::new("net".into(), None, serde_json::Value::Null))
+        .expect("entry");
+    let mut fake = Fake::new();
+    create(&plan, &host(), &mut fake, &mut entry, BusyRetry::NONE).expect("create");
+    let saved = store.peek("net").expect("peek").resources;
+    assert_eq!(saved, entry.state.resources);
+    assert_eq!(
+        saved.first(),
+        Some(&Resource::Dir {
+            path: plan.jail_path.clone()
+        })
+    );
+    assert_eq!(
+        saved.last(),
+        Some(&Resource::Interface {
+            name: "skneta".into()
+        })
+    );
+    undo(&mut fake, &mut entry, UndoMode::Strict, BusyRetry::NONE).expect("delete");
+    assert!(store.peek("net").expect("peek").resources.is_empty());
+    entry.remove().expect("remove");
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+
+    // A failed create leaves an empty, saved record.
+    let mut entry = store
+        .create(State::new("net".into(), None, serde_json::Value::Null))
+        .expect("entry");
+    let mut fake = Fake::failing_at(25);
+    create(&plan, &host(), &mut fake, &mut entry, BusyRetry::NONE).expect_err("fails");
+    assert!(store.peek("net").expect("peek").resources.is_empty());
+}

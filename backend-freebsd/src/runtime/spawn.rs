@@ -1,0 +1,282 @@
+//! Starting the environment's process: the fork tree, the child's steps into the jail,
+//! and the monitor that records its exit.
+//!
+//! ```text
+//! creator (the CLI)
+//!  ├─ foreground (`run`, `exec`): fork → the process, the creator's own child
+//!  └─ detached (`create`, `run -d`): fork → helper: setsid, fork → monitor, exit
+//!                                      monitor: fork → the process; wait(2) for it,
+//!                                      record its exit in state.json, exit
+//! ```
+//! The helper exits at once, so the monitor is re-parented to init and outlives the
+//! command; it keeps only its pipes (every other inherited descriptor, the state lock
+//! above all, is closed) and holds no lock while it waits.
+//!
+//! # The process's steps (the plan's exec steps, in order)
+//! 1. read one byte from the `go` pipe: the creator has recorded its pid (EOF: the
+//!    creator died; exit);
+//! 2. jail_attach(2) to the jail; from here on paths are the jail's;
+//! 3. read the jail's /etc/passwd and /etc/group, resolve the user;
+//! 4. setrlimit(2) `RLIMIT_NOFILE`; setgroups(2) `[gid]`, setgid(2), setuid(2);
+//! 5. chdir(2) to the working folder, as the user;
+//! 6. report `R` on the `ready` pipe, or `E <message>` and exit;
+//! 7. created, not started: block reading the exec fifo until `start` writes to it;
+//! 8. closefrom(2) 3, then execve(2) each `PATH` candidate; on failure print the reason
+//!    and exit 127 (not found) or 126, as a shell does.
+//!
+//! The process is forked from a single-threaded stockade, so its child side may
+//! allocate; the argument arrays are still built before execve's loop.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Read as _};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::unistd::{chdir, setgid, setgroups, setsid, setuid, Gid, Uid};
+use stockade_core::backend::Stdio;
+use stockade_core::state::{StateStore, Status};
+
+use crate::kernel::Jid;
+use crate::lifecycle::exit_of;
+use crate::process::{resolve, ProcessConfig};
+use crate::sys::proc::{self, CArray, Forked};
+
+/// The creator's ends after a successful spawn.
+pub struct Spawned {
+    /// The process's host pid.
+    pub pid: i32,
+    /// The creator's end of the `go` pipe: write one byte to let the process proceed.
+    pub go: OwnedFd,
+    /// The creator's end of the `ready` pipe: `R`, or `E <message>`.
+    pub ready: OwnedFd,
+}
+
+/// What the detached monitor needs to record the exit.
+pub struct Monitor {
+    /// The state store.
+    pub store: StateStore,
+    /// The environment's name.
+    pub name: String,
+}
+
+/// The child's view: descriptors it uses, prepared before forking.
+struct ChildFds {
+    go: OwnedFd,
+    ready: OwnedFd,
+    fifo: Option<OwnedFd>,
+    devnull: Option<fs::File>,
+}
+
+/// Starts the process; with `monitor`, detached under a monitor, else as the caller's
+/// child.
+pub fn spawn(
+    cfg: &ProcessConfig,
+    jid: Jid,
+    stdio: Stdio,
+    fifo: Option<OwnedFd>,
+    monitor: Option<Monitor>,
+) -> io::Result<Spawned> {
+    let (go_r, go_w) = proc::pipe()?;
+    let (ready_r, ready_w) = proc::pipe()?;
+    let devnull = match stdio {
+        Stdio::Detached => Some(fs::File::open("/dev/null")?),
+        Stdio::Inherit => None,
+    };
+    let fds = ChildFds {
+        go: go_r,
+        ready: ready_w,
+        fifo,
+        devnull,
+    };
+    let pid = match monitor {
+        None => match proc::fork()? {
+            Forked::Child => child(cfg, jid, fds),
+            Forked::Parent(pid) => {
+                drop(fds);
+                pid
+            }
+        },
+        Some(m) => detached(cfg, jid, fds, m)?,
+    };
+    Ok(Spawned {
+        pid,
+        go: go_w,
+        ready: ready_r,
+    })
+}
+
+/// helper → monitor → process; returns the process's pid.
+fn detached(cfg: &ProcessConfig, jid: Jid, fds: ChildFds, m: Monitor) -> io::Result<i32> {
+    let (pid_r, pid_w) = proc::pipe()?;
+    match proc::fork()? {
+        Forked::Child => {
+            let mut keep: Vec<RawFd> = vec![
+                pid_w.as_raw_fd(),
+                fds.go.as_raw_fd(),
+                fds.ready.as_raw_fd(),
+                0,
+                1,
+                2,
+            ];
+            keep.extend(fds.fifo.as_ref().map(AsRawFd::as_raw_fd));
+            keep.extend(fds.devnull.as_ref().map(AsRawFd::as_raw_fd));
+            proc::close_all_but(&keep);
+            let _ = setsid();
+            match proc::fork() {
+                Ok(Forked::Child) => monitor(cfg, jid, fds, pid_w, m),
+                Ok(Forked::Parent(_)) => proc::exit_child(0),
+                Err(_) => proc::exit_child(1),
+            }
+        }
+        Forked::Parent(helper) => {
+            drop(pid_w);
+            let mut buf = [0u8; 4];
+            let got = fs::File::from(pid_r).read_exact(&mut buf);
+            proc::wait(helper)?;
+            got.map_err(|_| io::Error::other("the monitor died before starting the process"))?;
+            Ok(i32::from_ne_bytes(buf))
+        }
+    }
+}
+
+/// The monitor: starts the process, reports its pid, waits, records the exit.
+fn monitor(cfg: &ProcessConfig, jid: Jid, fds: ChildFds, pid_w: OwnedFd, m: Monitor) -> ! {
+    let pid = match proc::fork() {
+        Ok(Forked::Child) => {
+            drop(pid_w);
+            child(cfg, jid, fds)
+        }
+        Ok(Forked::Parent(pid)) => pid,
+        Err(_) => proc::exit_child(1),
+    };
+    drop(fds);
+    proc::write_all(pid_w.as_raw_fd(), &pid.to_ne_bytes());
+    drop(pid_w);
+    let Ok(status) = proc::wait(pid) else {
+        proc::exit_child(1)
+    };
+    let (code, signal) = proc::decode(status);
+    // The creator holds the lock until it is done; wait for it.
+    if let Ok(mut entry) = m.store.open(&m.name, true) {
+        if entry.state.pid == Some(pid) {
+            entry.state.exit = Some(exit_of(code, signal, None));
+            entry.state.status = Status::Stopped;
+            let _ = entry.save();
+        }
+    }
+    proc::exit_child(0)
+}
+
+/// Reports a setup failure on the ready pipe and exits.
+fn fail(ready: &OwnedFd, what: &str, err: impl std::fmt::Display) -> ! {
+    let msg = format!("E {what}: {err}");
+    proc::write_all(ready.as_raw_fd(), msg.as_bytes());
+    proc::exit_child(125)
+}
+
+/// The process's side (see the module documentation); never returns.
+fn child(cfg: &ProcessConfig, jid: Jid, fds: ChildFds) -> ! {
+    // The creator may block signals to relay them; the command starts with none blocked.
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    if let Some(null) = &fds.devnull {
+        if let Err(e) = proc::dup2(null.as_raw_fd(), 0) {
+            fail(&fds.ready, "stdin from /dev/null", e);
+        }
+    }
+    let mut byte = [0u8; 1];
+    if !matches!(nix::unistd::read(&fds.go, &mut byte), Ok(1)) {
+        proc::exit_child(1);
+    }
+    if let Err(e) = proc::jail_attach(jid.0) {
+        fail(&fds.ready, &format!("jail_attach {}", cfg.jail), e);
+    }
+    // Inside the jail now: these are the environment's files.
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = fs::read_to_string("/etc/group").unwrap_or_default();
+    let cred = match resolve(&cfg.user, &passwd, &group) {
+        Ok(c) => c,
+        Err(e) => fail(&fds.ready, "user", e),
+    };
+    if let Some(n) = cfg.nofile {
+        let lim = libc::rlim_t::try_from(n).unwrap_or(libc::RLIM_INFINITY);
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, lim, lim) {
+            fail(&fds.ready, &format!("setrlimit RLIMIT_NOFILE {n}"), e);
+        }
+    }
+    // [gid] as the whole list: "no supplementary groups" on every release (on FreeBSD
+    // before 15 the first entry is also the effective gid).
+    if let Err(e) = setgroups(&[Gid::from_raw(cred.gid)]) {
+        fail(&fds.ready, "setgroups", e);
+    }
+    if let Err(e) = setgid(Gid::from_raw(cred.gid)) {
+        fail(&fds.ready, &format!("setgid {}", cred.gid), e);
+    }
+    if let Err(e) = setuid(Uid::from_raw(cred.uid)) {
+        fail(&fds.ready, &format!("setuid {}", cred.uid), e);
+    }
+    if let Err(e) = chdir(&cfg.cwd) {
+        fail(&fds.ready, &format!("chdir {}", cfg.cwd.display()), e);
+    }
+    let env = match cfg.environment(&cred.home) {
+        Ok(env) => env,
+        Err(e) => fail(&fds.ready, "environment", e),
+    };
+    let (argv, envp) = match (CArray::from_strs(&cfg.argv), CArray::from_strs(&env)) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => fail(&fds.ready, "command", e),
+    };
+    let candidates: Vec<CString> = cfg
+        .candidates()
+        .iter()
+        .filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok())
+        .collect();
+    proc::write_all(fds.ready.as_raw_fd(), b"R");
+    drop(fds.ready);
+    if let Some(fifo) = &fds.fifo {
+        // Blocks until `start` writes; the fifo is open read-write, so no EOF meanwhile.
+        if !matches!(nix::unistd::read(fifo, &mut byte), Ok(1)) {
+            proc::exit_child(1);
+        }
+    }
+    proc::closefrom(3);
+    let mut last = io::Error::from_raw_os_error(libc::ENOENT);
+    for path in &candidates {
+        let e = proc::execve(path, &argv, &envp);
+        // Keep looking after "not here"; anything else is the answer, as execvp(3) does.
+        let not_here = matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR));
+        last = e;
+        if !not_here {
+            break;
+        }
+    }
+    let code = if last.raw_os_error() == Some(libc::ENOENT) {
+        127
+    } else {
+        126
+    };
+    let msg = format!("stockade: {}: {last}\n", cfg.argv[0]);
+    proc::write_all(2, msg.as_bytes());
+    proc::exit_child(code)
+}
+
+/// Reads the process's `ready` report: Ok when set up, else its message.
+pub fn read_ready(ready: OwnedFd) -> Result<(), String> {
+    let mut answer = String::new();
+    if fs::File::from(ready).read_to_string(&mut answer).is_err() {
+        return Err(String::new());
+    }
+    match answer.strip_prefix('E') {
+        _ if answer == "R" => Ok(()),
+        Some(msg) => Err(msg.trim().to_string()),
+        None => Err(String::new()),
+    }
+}
+
+/// The exec fifo's path in a state folder.
+pub fn fifo_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(crate::lifecycle::EXEC_FIFO)
+}
