@@ -4,18 +4,25 @@
 //!   the jail path, jail_set(2) parameters, rctl(8) rules, the vnet's interfaces and the
 //!   steps that start the process, plus their exact undo;
 //! - [`probe`]: reads what the host can do (sysctl `kern.racct.enable`,
-//!   `kern.features.vimage`); only on FreeBSD, elsewhere it says so.
-//!
-//! Executing a plan (`apply`) is FreeBSD-only and not part of this crate yet.
+//!   `kern.features.vimage`); only on FreeBSD, elsewhere it says so;
+//! - [`kernel`]: the narrow [`kernel::Kernel`] trait every FreeBSD operation goes through;
+//! - [`apply`]: the apply sequence over it (records each object before making it), its
+//!   exact undo, stop and stats; pure orchestration, tested everywhere with a fake;
+//! - [`process`] and [`lifecycle`]: the pure parts of starting processes and of the
+//!   commands; `sys` (the only `unsafe` module) and `runtime` (`Runtime for
+//!   FreebsdBackend`) exist on FreeBSD only.
 #![deny(unsafe_code)]
 
 pub mod apply;
 pub mod jailconf;
 pub mod kernel;
+pub mod lifecycle;
 pub mod migrate;
 pub mod plan;
 pub mod probe;
 pub mod process;
+#[cfg(target_os = "freebsd")]
+mod runtime;
 #[cfg(target_os = "freebsd")]
 pub mod sys;
 
@@ -34,6 +41,9 @@ pub enum Error {
     /// The host could not be probed.
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// A lifecycle command (create, start, run, exec, signal, stop, delete, state).
+    #[error(transparent)]
+    Runtime(#[from] lifecycle::RuntimeError),
 }
 
 /// The FreeBSD backend: jails, rctl, nullfs/tmpfs/devfs/procfs, vnet.
