@@ -227,10 +227,7 @@ pub fn create(
         spec_json,
     ))?;
     crash_point("state");
-    let mut made = MadeSoFar {
-        pid: None,
-        foreground,
-    };
+    let mut made = MadeSoFar { pid: None };
     match create_in(&plan, &mut entry, opts, foreground, store, &mut made) {
         Ok((pid, report)) => Ok(Created { entry, pid, report }),
         Err(e) => {
