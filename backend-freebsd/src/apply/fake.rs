@@ -32,7 +32,7 @@ pub enum Call {
         ro: bool,
         update: bool,
     },
-    Unmount(PathBuf),
+    Unmount(PathBuf, bool),
     RctlAdd(String),
     RctlRemove(String),
     RacctUsage(String),
@@ -66,7 +66,8 @@ impl fmt::Display for Call {
                 fspath.display(),
                 if *ro { " ro" } else { "" }
             ),
-            Call::Unmount(p) => write!(f, "unmount {}", p.display()),
+            Call::Unmount(p, false) => write!(f, "unmount {}", p.display()),
+            Call::Unmount(p, true) => write!(f, "unmount -f {}", p.display()),
             Call::RctlAdd(r) => write!(f, "rctl_add {r}"),
             Call::RctlRemove(r) => write!(f, "rctl_remove {r}"),
             Call::RacctUsage(j) => write!(f, "racct_usage {j}"),
@@ -239,8 +240,8 @@ impl Kernel for Fake {
         Ok(())
     }
 
-    fn unmount(&mut self, path: &Path, _force: bool) -> KResult<()> {
-        let c = self.call(Call::Unmount(path.into()))?;
+    fn unmount(&mut self, path: &Path, force: bool) -> KResult<()> {
+        let c = self.call(Call::Unmount(path.into(), force))?;
         let Some(at) = self.mounts.iter().rposition(|m| m == path) else {
             return Err(os(&c, EINVAL));
         };
@@ -248,7 +249,7 @@ impl Kernel for Fake {
         if self.mounts[at + 1..].iter().any(|m| m.starts_with(path)) {
             return Err(os(&c, EBUSY));
         }
-        // A live jail holds its root.
+        // A live jail holds its root (MNT_FORCE or not: the fake has no dying jails).
         if self.jails.values().any(|(_, root)| root == path) {
             return Err(os(&c, EBUSY));
         }

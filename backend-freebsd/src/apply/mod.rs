@@ -29,7 +29,8 @@
 //! interrupted delete resumes where it stopped. [`UndoMode::Strict`] (plain `delete`)
 //! stops at the first error and treats an object that is already gone as one;
 //! [`UndoMode::Force`] (`delete --force`, and cleaning up a failed create) tolerates gone
-//! objects and carries on past errors, reporting them all at the end.
+//! objects and carries on past errors, reporting them all at the end; a file system still
+//! busy after the retries ([`BusyRetry`]) is then unmounted with `MNT_FORCE`.
 
 mod dirs;
 mod jail;
@@ -334,7 +335,7 @@ pub fn undo<K: Kernel + ?Sized>(
     let mut errors = Vec::new();
     for index in (0..record.resources().len()).rev() {
         let resource = record.resources()[index].clone();
-        match undo_one(kernel, &resource, busy) {
+        match undo_one(kernel, &resource, busy, mode) {
             Ok(Undone::Done) => record.forget(index)?,
             Ok(Undone::Gone) if mode == UndoMode::Force => record.forget(index)?,
             Ok(Undone::Gone) => {
@@ -365,10 +366,11 @@ fn undo_one<K: Kernel + ?Sized>(
     kernel: &mut K,
     resource: &Resource,
     busy: BusyRetry,
+    mode: UndoMode,
 ) -> Result<Undone, KernelError> {
     let result = match resource {
         Resource::Dir { path } => kernel.rmdir(path),
-        Resource::Mount { path } => unmount(kernel, path, busy),
+        Resource::Mount { path } => unmount(kernel, path, busy, mode == UndoMode::Force),
         Resource::RctlRule { rule } => kernel.rctl_remove(rule),
         Resource::Jail { name } => match kernel.find_jail(name)? {
             // jail_remove(2) kills the processes too; signalling first keeps the order
@@ -392,11 +394,13 @@ fn undo_one<K: Kernel + ?Sized>(
     }
 }
 
-/// unmount(2), retried while the file system is busy (a dying jail still holds it).
+/// unmount(2), retried while the file system is busy (a dying jail still holds its
+/// root until its last socket is gone); with `force`, a last attempt with `MNT_FORCE`.
 fn unmount<K: Kernel + ?Sized>(
     kernel: &mut K,
     path: &std::path::Path,
     busy: BusyRetry,
+    force: bool,
 ) -> Result<(), KernelError> {
     let mut attempt = 0;
     loop {
@@ -405,6 +409,7 @@ fn unmount<K: Kernel + ?Sized>(
                 attempt += 1;
                 thread::sleep(busy.pause);
             }
+            Err(e) if e.is_busy() && force => return kernel.unmount(path, true),
             other => return other,
         }
     }

@@ -60,7 +60,7 @@ fn inverse(call: &Call, jail_path: &Path) -> Vec<Call> {
             fspath,
             update: false,
             ..
-        } => vec![Call::Unmount(fspath.clone())],
+        } => vec![Call::Unmount(fspath.clone(), false)],
         Call::RctlAdd(r) => vec![Call::RctlRemove(r.clone())],
         Call::JailCreate(n) => vec![
             Call::FindJail(n.clone()),
@@ -279,7 +279,7 @@ fn delete_after_create_removes_everything_in_the_plans_undo_order() {
                 ],
                 UndoStep::JailRemove { .. } => vec![Call::JailRemove(Jid(1))],
                 UndoStep::RctlRemove { filter } => vec![Call::RctlRemove(filter)],
-                UndoStep::Unmount { fspath } => vec![Call::Unmount(fspath)],
+                UndoStep::Unmount { fspath } => vec![Call::Unmount(fspath, false)],
                 UndoStep::RemoveDir { path } => vec![Call::Rmdir(path)],
             })
             .collect();
@@ -403,6 +403,13 @@ fn forced_undo_reports_every_error_and_keeps_what_it_could_not_remove() {
         err.to_string()
             .contains("unmount /var/run/stockade/hello/root/dev"),
         "{err}"
+    );
+    // Force mode tries MNT_FORCE on what stays busy.
+    assert!(
+        fake.lines()
+            .contains(&"unmount -f /var/run/stockade/hello/root".to_string()),
+        "{:#?}",
+        fake.lines()
     );
     assert_eq!(
         record,
