@@ -582,7 +582,7 @@ pub fn markdown() -> String {
          **approximate** (works, with the difference stated) or **unsupported** (with the \
          reason). `stockade check FILE --target all` applies this table to one file. \
          Host prerequisites (cgroup controllers, racct, VIMAGE) are checked at run time, \
-         not here.\n\n",
+         not here; [freebsd.md](freebsd.md) explains the FreeBSD side and why it differs.\n\n",
     );
     out.push_str("## Features\n\n| feature | key | linux (cgroup v2) | linux (cgroup v1) | freebsd |\n|---|---|---|---|---|\n");
     for r in FEATURES {
