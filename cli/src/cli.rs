@@ -29,6 +29,10 @@ pub enum Command {
     Plan(commands::plan::Args),
     /// Print the portability table (Markdown; docs/portability.md is this output).
     Portability,
+    /// Turn the jails of a jail.conf into spec files.
+    Import(commands::import::Args),
+    /// Write a spec as a jail.conf block or an OCI config.json.
+    Export(commands::export::Args),
     /// Run an environment: create, start, wait, delete (or leave it running with -d).
     Run(commands::run::Args),
     /// Make an environment whose process waits for `start`.

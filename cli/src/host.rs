@@ -33,11 +33,8 @@ cfg_if::cfg_if! {
         pub const HOST_OS: Option<Os> = Some(Os::Freebsd);
 
         /// Runs a lifecycle command with this host's runtime.
-        pub fn lifecycle(_command: Command, _store: &StateStore) -> anyhow::Result<ExitCode> {
-            anyhow::bail!(
-                "running environments on FreeBSD is not built yet: `check` and `plan` work; \
-                 the jail runtime is tracked as the FreeBSD backend issue"
-            )
+        pub fn lifecycle(command: Command, store: &StateStore) -> anyhow::Result<ExitCode> {
+            crate::commands::lifecycle(&stockade_freebsd::FreebsdBackend, command, store)
         }
 
         /// cgroups are Linux-only.

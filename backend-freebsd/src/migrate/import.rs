@@ -653,7 +653,7 @@ impl Importer<'_> {
                 }
             }
             "exec.jail_user" => self.jail_user(p),
-            "exec.clean" if self.boolean(p)? => self.note(Implied, Section::Process, p, "stockade always starts the command with a clean environment (process.env plus PATH, HOME, TERM)"),
+            "exec.clean" if self.boolean(p)? => self.note(Implied, Section::Process, p, "stockade always starts the command with a clean environment (process.env plus PATH and HOME)"),
             "exec.clean" => self.note(Approximate, Section::Process, p, "jail(8) passed the host's environment to the command; stockade starts from a clean one: put the variables it needs in process.env"),
             "exec.stop" => self.note(NotCarried, Section::Process, p, "ran inside the jail at stop; `stockade stop` sends SIGTERM, waits, then SIGKILLs: let the command shut down on SIGTERM"),
             "exec.prestart" | "exec.poststart" | "exec.prestop" | "exec.poststop"

@@ -4,6 +4,8 @@ pub mod check;
 pub mod create;
 pub mod delete;
 pub mod exec;
+pub mod export;
+pub mod import;
 pub mod kill;
 pub mod list;
 pub mod plan;
@@ -31,6 +33,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args, cli.root.as_deref()),
+        Command::Import(args) => import::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Portability => {
             print!("{}", stockade_core::portability::markdown());
             Ok(ExitCode::SUCCESS)
@@ -40,8 +44,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs a lifecycle command (run, create, start, ...) with a runtime.
-// Unused on FreeBSD until its runtime lands (see host.rs).
-#[cfg_attr(target_os = "freebsd", allow(dead_code))]
 pub fn lifecycle<R: stockade_core::backend::Runtime>(
     rt: &R,
     command: Command,
@@ -57,7 +59,11 @@ pub fn lifecycle<R: stockade_core::backend::Runtime>(
         Command::Stop(args) => stop::run(rt, store, &args),
         Command::Kill(args) => kill::run(rt, store, &args),
         Command::Delete(args) => delete::run(rt, store, &args),
-        Command::Check(_) | Command::Plan(_) | Command::Portability => {
+        Command::Check(_)
+        | Command::Plan(_)
+        | Command::Portability
+        | Command::Import(_)
+        | Command::Export(_) => {
             unreachable!("dispatch handles the commands that need no runtime")
         }
     }
