@@ -74,30 +74,132 @@ pub fn fill_probe_dir(dir: &Path, probe: &Path) -> Result<(), RootfsError> {
     )
 }
 
+/// A 64-bit little-endian ELF file's program headers, read just enough to find the
+/// interpreter and the libraries it needs.
+struct Elf<'a> {
+    bytes: &'a [u8],
+    /// (type, file offset, virtual address, file size) per program header.
+    headers: Vec<(u32, u64, u64, u64)>,
+}
+
+impl<'a> Elf<'a> {
+    fn parse(bytes: &'a [u8]) -> Option<Elf<'a>> {
+        // \x7fELF, ELFCLASS64, ELFDATA2LSB.
+        if bytes.get(0..6)? != b"\x7fELF\x02\x01" {
+            return None;
+        }
+        let elf = Elf {
+            bytes,
+            headers: Vec::new(),
+        };
+        let phoff = usize::try_from(elf.u64_at(0x20)?).ok()?;
+        let phentsize = usize::from(elf.u16_at(0x36)?);
+        let phnum = usize::from(elf.u16_at(0x38)?);
+        let mut headers = Vec::with_capacity(phnum);
+        for i in 0..phnum {
+            let ph = phoff + i * phentsize;
+            headers.push((
+                elf.u32_at(ph)?,
+                elf.u64_at(ph + 8)?,
+                elf.u64_at(ph + 16)?,
+                elf.u64_at(ph + 32)?,
+            ));
+        }
+        Some(Elf { bytes, headers })
+    }
+
+    fn u16_at(&self, o: usize) -> Option<u16> {
+        Some(u16::from_le_bytes(
+            self.bytes.get(o..o + 2)?.try_into().ok()?,
+        ))
+    }
+
+    fn u32_at(&self, o: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(
+            self.bytes.get(o..o + 4)?.try_into().ok()?,
+        ))
+    }
+
+    fn u64_at(&self, o: usize) -> Option<u64> {
+        Some(u64::from_le_bytes(
+            self.bytes.get(o..o + 8)?.try_into().ok()?,
+        ))
+    }
+
+    fn c_str_at(&self, o: usize) -> Option<String> {
+        let raw = self.bytes.get(o..)?;
+        let s = raw.split(|b| *b == 0).next()?;
+        Some(String::from_utf8_lossy(s).into_owned())
+    }
+
+    /// PT_INTERP.
+    fn interpreter(&self) -> Option<PathBuf> {
+        let (_, off, _, _) = self.headers.iter().find(|h| h.0 == 3)?;
+        Some(PathBuf::from(self.c_str_at(usize::try_from(*off).ok()?)?))
+    }
+
+    /// The file offset of a virtual address, through the PT_LOAD segment holding it.
+    fn offset_of(&self, vaddr: u64) -> Option<usize> {
+        let (_, off, va, _) = self
+            .headers
+            .iter()
+            .find(|h| h.0 == 1 && vaddr >= h.2 && vaddr < h.2 + h.3)?;
+        usize::try_from(vaddr - va + off).ok()
+    }
+
+    /// The DT_NEEDED names of the PT_DYNAMIC segment.
+    fn needed(&self) -> Vec<String> {
+        let Some((_, off, _, size)) = self.headers.iter().find(|h| h.0 == 2) else {
+            return Vec::new();
+        };
+        let (Ok(off), Ok(size)) = (usize::try_from(*off), usize::try_from(*size)) else {
+            return Vec::new();
+        };
+        let mut needed = Vec::new();
+        let mut strtab = None;
+        let mut at = off;
+        while at + 16 <= off + size {
+            let (Some(tag), Some(val)) = (self.u64_at(at), self.u64_at(at + 8)) else {
+                break;
+            };
+            match tag {
+                0 => break,
+                1 => needed.push(val),
+                5 => strtab = self.offset_of(val),
+                _ => {}
+            }
+            at += 16;
+        }
+        let Some(strtab) = strtab else {
+            return Vec::new();
+        };
+        needed
+            .into_iter()
+            .filter_map(|n| self.c_str_at(strtab + usize::try_from(n).ok()?))
+            .collect()
+    }
+}
+
 /// The ELF interpreter (`PT_INTERP`) of a 64-bit little-endian executable, if it has one.
 pub fn elf_interpreter(bytes: &[u8]) -> Option<PathBuf> {
-    let u16_at = |o: usize| Some(u16::from_le_bytes(bytes.get(o..o + 2)?.try_into().ok()?));
-    let u32_at = |o: usize| Some(u32::from_le_bytes(bytes.get(o..o + 4)?.try_into().ok()?));
-    let u64_at = |o: usize| Some(u64::from_le_bytes(bytes.get(o..o + 8)?.try_into().ok()?));
-    // \x7fELF, ELFCLASS64, ELFDATA2LSB.
-    if bytes.get(0..6)? != b"\x7fELF\x02\x01" {
-        return None;
-    }
-    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
-    let phentsize = usize::from(u16_at(0x36)?);
-    let phnum = usize::from(u16_at(0x38)?);
-    for i in 0..phnum {
-        let ph = phoff + i * phentsize;
-        if u32_at(ph)? == 3 {
-            let off = usize::try_from(u64_at(ph + 8)?).ok()?;
-            let len = usize::try_from(u64_at(ph + 32)?).ok()?;
-            let raw = bytes.get(off..off + len)?;
-            let path = raw.split(|b| *b == 0).next()?;
-            return Some(PathBuf::from(String::from_utf8_lossy(path).into_owned()));
-        }
-    }
-    None
+    Elf::parse(bytes)?.interpreter()
 }
+
+/// The libraries an ELF file names as DT_NEEDED.
+pub fn elf_needed(bytes: &[u8]) -> Vec<String> {
+    Elf::parse(bytes).map(|e| e.needed()).unwrap_or_default()
+}
+
+/// Where the dynamic linkers of Debian-like Linux and of FreeBSD look by default.
+const LIBRARY_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+];
 
 /// The absolute paths in `ldd` output (`libc.so.6 => /lib/.../libc.so.6 (0x...)`, and on
 /// Linux the interpreter on a line of its own).
@@ -109,14 +211,33 @@ pub fn ldd_paths(output: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Everything a dynamically linked `exe` needs at run time: its interpreter and the
-/// libraries `ldd` lists. Empty for a static executable.
+/// Everything a dynamically linked `exe` needs at run time: its interpreter and its
+/// libraries, found by reading DT_NEEDED (recursively) and looking in the default
+/// library folders, plus whatever `ldd` lists where there is one (a busybox guest has
+/// none). Empty for a static executable.
 pub fn runtime_files(exe: &Path) -> Result<Vec<PathBuf>, RootfsError> {
     let bytes = fs::read(exe).at(exe)?;
     let Some(interp) = elf_interpreter(&bytes) else {
         return Ok(Vec::new());
     };
+    let mut dirs: Vec<PathBuf> = LIBRARY_DIRS.iter().map(PathBuf::from).collect();
+    if let Some(parent) = interp.parent() {
+        dirs.insert(0, parent.to_path_buf());
+    }
     let mut files = vec![interp];
+    let mut todo = elf_needed(&bytes);
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(found) = dirs.iter().map(|d| d.join(&name)).find(|p| p.is_file()) {
+            if let Ok(lib) = fs::read(&found) {
+                todo.extend(elf_needed(&lib));
+            }
+            files.push(found);
+        }
+    }
     if let Ok(out) = Command::new("ldd").arg(exe).output() {
         if out.status.success() {
             files.extend(ldd_paths(&String::from_utf8_lossy(&out.stdout)));
@@ -195,6 +316,27 @@ mod tests {
             assert!(interp.exists(), "{}", interp.display());
         }
         assert_eq!(elf_interpreter(b"not an elf"), None);
+    }
+
+    #[test]
+    fn needed_libraries_are_read_from_the_elf_file() {
+        let exe = std::env::current_exe().unwrap();
+        let bytes = fs::read(&exe).unwrap();
+        if elf_interpreter(&bytes).is_none() {
+            return; // a static build needs nothing
+        }
+        let needed = elf_needed(&bytes);
+        assert!(
+            needed.iter().any(|n| n.starts_with("libc.so")),
+            "{needed:?}"
+        );
+        let files = runtime_files(&exe).unwrap();
+        assert!(
+            files.iter().any(|f| f
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libc.so"))),
+            "{files:?}"
+        );
     }
 
     #[test]
