@@ -7,6 +7,7 @@
 //! feed it fixture layouts (a hybrid host like CI's, a pure v2 guest).
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -136,6 +137,22 @@ pub fn cgroups_from(mountinfo: &str, controllers_of: impl Fn(&Path) -> Option<St
     }
 }
 
+/// Why the host cannot be probed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The mount table could not be read.
+    #[error("{}: {source} (is /proc mounted?)", path.display())]
+    Mountinfo {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Not an OS stockade runs on.
+    #[error("stockade runs on Linux and FreeBSD; this is {0}")]
+    UnsupportedOs(&'static str),
+}
+
 /// The facts the suite skips on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
@@ -162,12 +179,14 @@ fn sysctl_is_one(name: &str) -> bool {
 
 impl Host {
     /// Probes this host.
-    pub fn detect() -> anyhow::Result<Host> {
+    pub fn detect() -> Result<Host, HostError> {
         let root = sys::is_root();
         match std::env::consts::OS {
             "linux" => {
-                let text = fs::read_to_string("/proc/self/mountinfo").map_err(|e| {
-                    anyhow::anyhow!("/proc/self/mountinfo: {e} (is /proc mounted?)")
+                let path = Path::new("/proc/self/mountinfo");
+                let text = fs::read_to_string(path).map_err(|source| HostError::Mountinfo {
+                    path: path.to_path_buf(),
+                    source,
                 })?;
                 let cgroups = cgroups_from(&text, |p| {
                     fs::read_to_string(p.join("cgroup.controllers")).ok()
@@ -187,7 +206,7 @@ impl Host {
                 racct: Some(sysctl_is_one("kern.racct.enable")),
                 vimage: Some(sysctl_is_one("kern.features.vimage")),
             }),
-            other => anyhow::bail!("stockade runs on Linux and FreeBSD; this is {other}"),
+            other => Err(HostError::UnsupportedOs(other)),
         }
     }
 

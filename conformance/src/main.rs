@@ -170,7 +170,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             host_run.stderr_line()
         );
     }
-    let port = Suite::listen()?;
+    let port = Suite::listen().context("cannot listen on a TCP port for the network cases")?;
     let host_ip = Suite::first_ipv4(&host_probe);
     let suite = Suite {
         host,

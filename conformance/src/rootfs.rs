@@ -31,7 +31,9 @@ pub enum RootfsError {
     },
 }
 
-trait At<T> {
+/// Attaches the path to an I/O error.
+pub trait At<T> {
+    /// `Err(io)` becomes `RootfsError::Io { path, io }`.
     fn at(self, path: &Path) -> Result<T, RootfsError>;
 }
 

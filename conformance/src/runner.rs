@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use stockade_core::portability::{self, privilege_mapping, Feature, Support, Target};
@@ -17,7 +17,7 @@ use crate::case::{Action, Case, Env, ExitExpect, Matcher, Root, Script, Step, PR
 use crate::exec::{self, Outcome};
 use crate::host::Host;
 use crate::leaks::{self, Baseline};
-use crate::rootfs;
+use crate::rootfs::{self, At as _, RootfsError};
 
 /// How long `WaitStatus` polls.
 const WAIT_STATUS: Duration = Duration::from_secs(20);
@@ -279,8 +279,8 @@ pub fn judge(
 
 impl Suite {
     /// Starts the TCP listener environments connect to; returns its port.
-    pub fn listen() -> anyhow::Result<u16> {
-        let listener = TcpListener::bind("0.0.0.0:0").context("cannot listen on a TCP port")?;
+    pub fn listen() -> std::io::Result<u16> {
+        let listener = TcpListener::bind("0.0.0.0:0")?;
         let port = listener.local_addr()?.port();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -638,7 +638,7 @@ impl Suite {
         }
         if let Err(e) = self.prepare(case, &case_dir, &spec_path, &spec_text, &vars) {
             return finish(
-                Verdict::Fail(vec![format!("cannot prepare the case's files: {e:#}")]),
+                Verdict::Fail(vec![format!("cannot prepare the case's files: {e}")]),
                 features,
                 record,
             );
@@ -757,23 +757,23 @@ impl Suite {
         spec_path: &Path,
         spec_text: &str,
         vars: &BTreeMap<&str, String>,
-    ) -> anyhow::Result<()> {
-        fs::create_dir_all(case_dir.join("logs"))
-            .with_context(|| format!("{}", case_dir.display()))?;
-        fs::write(spec_path, spec_text).with_context(|| format!("{}", spec_path.display()))?;
+    ) -> Result<(), RootfsError> {
+        let logs = case_dir.join("logs");
+        fs::create_dir_all(&logs).at(&logs)?;
+        fs::write(spec_path, spec_text).at(spec_path)?;
         if case.env.root == Root::Path {
             let root = PathBuf::from(&vars["root"]);
             if root.exists() {
-                fs::remove_dir_all(&root).with_context(|| format!("{}", root.display()))?;
+                fs::remove_dir_all(&root).at(&root)?;
             }
             rootfs::prepare_root(&root, &self.probe, &self.probe_libs, case.name)?;
         }
         let share = PathBuf::from(&vars["share"]);
-        fs::create_dir_all(&share).with_context(|| format!("{}", share.display()))?;
-        fs::write(share.join("hello.txt"), "shared by the host\n")?;
-        use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(&share, fs::Permissions::from_mode(0o777))?;
-        Ok(())
+        fs::create_dir_all(&share).at(&share)?;
+        let hello = share.join("hello.txt");
+        fs::write(&hello, "shared by the host\n").at(&hello)?;
+        // Writable by any user the environment runs as.
+        fs::set_permissions(&share, fs::Permissions::from_mode(0o777)).at(&share)
     }
 
     /// The target this suite judges.
