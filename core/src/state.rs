@@ -296,7 +296,10 @@ impl Entry {
     }
 
     /// Writes state.json atomically (a temporary file renamed over the old one), so a crash
-    /// never leaves a half-written record.
+    /// of stockade never leaves a half-written record. No fsync: the record must survive a
+    /// killed process, not a power loss — the state root is on /run, which a reboot clears
+    /// along with every kernel object the record names — and an fsync per record would
+    /// cost milliseconds on every start where /run is not a tmpfs.
     pub fn save(&self) -> Result<(), StateError> {
         let path = self.dir.join("state.json");
         let tmp = self.dir.join(".state.json.tmp");
@@ -307,7 +310,6 @@ impl Entry {
             })?;
         let mut f = File::create(&tmp).at(&tmp)?;
         f.write_all(&json).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
         fs::rename(&tmp, &path).at(&path)
     }
 
