@@ -84,6 +84,21 @@ pub fn cases() -> Vec<Case> {
             write_error("run", "/usr/stockade-x", &["EROFS"]),
             wrote("run", "/new-file", true),
         ]),
+        // Linux masks the host's password hashes and SSH keys; FreeBSD's nullfs cannot
+        // hide single files (the table's approximation), so nothing is checked there.
+        Case::new(
+            "root.host_hides_secrets",
+            "root.host: the host's /etc/shadow reads empty (or not at all) and /etc/ssh is empty",
+            Env::host(&[]),
+            run(&["--read", "/etc/shadow", "--read", "/etc/gshadow", "--path", "/etc/ssh/ssh_host_ed25519_key", "--path", "/etc/ssh/ssh_host_rsa_key"]),
+        )
+        .features(&[Feature::RootHost])
+        .checks(vec![
+            probe("run", &format!("/files/{}/content", key("/etc/shadow")), OneOf(vec![json!(""), json!(null)])).not_on(Target::Freebsd),
+            probe("run", &format!("/files/{}/content", key("/etc/gshadow")), OneOf(vec![json!(""), json!(null)])).not_on(Target::Freebsd),
+            path("run", "/etc/ssh/ssh_host_ed25519_key", "exists", Eq(json!(false))).not_on(Target::Freebsd),
+            path("run", "/etc/ssh/ssh_host_rsa_key", "exists", Eq(json!(false))).not_on(Target::Freebsd),
+        ]),
         Case::new(
             "root.host_readonly",
             "root.host with readonly: the tmpfs around the host's folders refuses writes too",
