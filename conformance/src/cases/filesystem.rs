@@ -90,14 +90,14 @@ pub fn cases() -> Vec<Case> {
             "root.host_hides_secrets",
             "root.host: the host's /etc/shadow reads empty (or not at all) and /etc/ssh is empty",
             Env::host(&[]),
-            run(&["--read", "/etc/shadow", "--read", "/etc/gshadow", "--path", "/etc/ssh/ssh_host_ed25519_key", "--path", "/etc/ssh/ssh_host_rsa_key"]),
+            run(&["--read", "/etc/shadow", "--read", "/etc/gshadow", "--path", "/etc/ssh/ssh_host_ed25519_key", "--path", "/etc/ssh/ssh_config"]),
         )
         .features(&[Feature::RootHost])
         .checks(vec![
             probe("run", &format!("/files/{}/content", key("/etc/shadow")), OneOf(vec![json!(""), json!(null)])).not_on(Target::Freebsd),
             probe("run", &format!("/files/{}/content", key("/etc/gshadow")), OneOf(vec![json!(""), json!(null)])).not_on(Target::Freebsd),
             path("run", "/etc/ssh/ssh_host_ed25519_key", "exists", Eq(json!(false))).not_on(Target::Freebsd),
-            path("run", "/etc/ssh/ssh_host_rsa_key", "exists", Eq(json!(false))).not_on(Target::Freebsd),
+            path("run", "/etc/ssh/ssh_config", "exists", Eq(json!(false))).not_on(Target::Freebsd),
         ]),
         Case::new(
             "root.host_readonly",
