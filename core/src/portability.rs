@@ -101,6 +101,12 @@ pub enum Feature {
     RootHost,
     /// `root.readonly = true`.
     ReadonlyRoot,
+    /// `root.overlay = true`: a copy-on-write root.
+    OverlayRoot,
+    /// `root.layers`: read-only folders stacked above `root.path`.
+    RootLayers,
+    /// `root.changes`: the writable layer kept across delete.
+    KeptChanges,
     /// `hostname`.
     Hostname,
     /// `process.user` other than root.
@@ -146,6 +152,9 @@ impl Feature {
             Feature::RootPath => "root from a folder",
             Feature::RootHost => "root as a view of the host",
             Feature::ReadonlyRoot => "read-only root",
+            Feature::OverlayRoot => "copy-on-write root",
+            Feature::RootLayers => "layers above the base",
+            Feature::KeptChanges => "changes kept across delete",
             Feature::Hostname => "hostname",
             Feature::User => "run as a user",
             Feature::Init => "init (reaper as PID 1)",
@@ -262,6 +271,17 @@ pub const FEATURES: &[Row] = &[
     row(Feature::ReadonlyRoot, "root.readonly",
         exact("read-only remount of the root"),
         exact("read-only nullfs (or tmpfs) at the jail path")),
+    row(Feature::OverlayRoot, "root.overlay",
+        exact("overlayfs: lower = root.path (one overlay per host folder with root.host), upper and work in the state folder, on a tmpfs there when its file system cannot hold them"),
+        approx("unionfs (below) of the base under a nullfs view of the writable layer folder, or a ZFS clone of a snapshot when root.path is a ZFS dataset",
+            "unionfs also puts an empty shadow copy of every folder looked into in the writable layer, and a ZFS clone shares blocks rather than files, so `stockade diff` cannot list its changes")),
+    row(Feature::RootLayers, "root.layers",
+        exact("overlayfs lowerdir = the layers, top first, then root.path"),
+        approx("one unionfs (below) per layer, top first, then root.path",
+            "each layer is a union mount of its own, so every lookup walks the stack one layer at a time")),
+    row(Feature::KeptChanges, "root.changes",
+        exact("overlayfs upper and work folders in the given folder, left in place on delete"),
+        exact("the given folder is the unionfs writable layer, left in place on delete (never a ZFS clone)")),
     row(Feature::Hostname, "hostname",
         exact("UTS namespace + sethostname"),
         exact("host.hostname")),
@@ -453,6 +473,15 @@ pub fn features_used(spec: &Spec) -> Vec<FeatureUse> {
     }
     if spec.root.readonly {
         add(Feature::ReadonlyRoot, "root.readonly");
+    }
+    if let Some(overlay) = &spec.root.overlay {
+        add(Feature::OverlayRoot, "root.overlay");
+        if !overlay.layers.is_empty() {
+            add(Feature::RootLayers, "root.layers");
+        }
+        if overlay.changes.is_some() {
+            add(Feature::KeptChanges, "root.changes");
+        }
     }
     if spec.process.user != crate::spec::User::ROOT {
         add(Feature::User, "process.user");

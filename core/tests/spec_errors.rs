@@ -316,3 +316,116 @@ fn a_missing_file_is_a_read_error_naming_it() {
         "/nonexistent/env.toml: cannot read: No such file or directory (os error 2)"
     );
 }
+
+/// `BASE` on a prepared root, with `root_keys` added to `[root]`.
+fn overlay_spec(root_keys: &str) -> String {
+    BASE.replace("host = true", &format!("path = \"/srv/base\"\n{root_keys}"))
+}
+
+#[test]
+fn overlay_keys_are_parsed_with_layers_above_the_base() {
+    let spec = ok(&overlay_spec(
+        "overlay = true\nlayers = [\"roles/web\", \"/srv/common\"]\nchanges = \"/var/keep/web\"",
+    ));
+    let overlay = spec.root.overlay.as_ref().expect("overlay on");
+    assert_eq!(
+        overlay.layers,
+        [
+            Path::new("/etc/stockade/roles/web"),
+            Path::new("/srv/common")
+        ],
+        "relative layers start at the spec file's folder"
+    );
+    assert_eq!(overlay.changes.as_deref(), Some(Path::new("/var/keep/web")));
+    assert_eq!(
+        spec.root.lowers(),
+        [
+            Path::new("/etc/stockade/roles/web"),
+            Path::new("/srv/common"),
+            Path::new("/srv/base")
+        ],
+        "layers on top, root.path at the bottom"
+    );
+    let plain = ok(&overlay_spec("overlay = false"));
+    assert_eq!(plain.root.overlay, None);
+    assert!(plain.root.lowers().is_empty());
+    let host = ok(&BASE.replace("host = true", "host = true\noverlay = true"));
+    assert_eq!(host.root.overlay.as_ref().map(|o| o.layers.len()), Some(0));
+    assert!(host.root.lowers().is_empty());
+}
+
+#[test]
+fn layers_without_overlay_are_refused() {
+    one_error(
+        &overlay_spec("layers = [\"/srv/web\"]"),
+        "4:10: root.layers: needs overlay = true (layers are read-only folders under a writable layer: add overlay = true)",
+    );
+}
+
+#[test]
+fn changes_without_overlay_are_refused() {
+    one_error(
+        &overlay_spec("overlay = false\nchanges = \"/srv/keep\""),
+        "5:11: root.changes: needs overlay = true (changes keeps the writable layer of a copy-on-write root: add overlay = true)",
+    );
+}
+
+#[test]
+fn readonly_and_overlay_together_are_refused() {
+    one_error(
+        &overlay_spec("readonly = true\noverlay = true"),
+        "4:12: root.readonly: `readonly` and `overlay` are both set (overlay already keeps the base untouched: remove readonly for a writable copy-on-write root, or overlay for a read-only root)",
+    );
+}
+
+#[test]
+fn layers_with_a_host_view_are_refused() {
+    one_error(
+        &BASE.replace("host = true", "host = true\noverlay = true\nlayers = [\"/srv/web\"]"),
+        "5:10: root.layers: only stacks above `path`, not `host = true` (use path = \"/srv/base\" with layers above it; with host = true each host folder is its own copy-on-write layer)",
+    );
+}
+
+#[test]
+fn empty_duplicate_and_base_layers_are_refused() {
+    one_error(
+        &overlay_spec("overlay = true\nlayers = []"),
+        "5:10: root.layers: is empty (list at least one folder, or remove it)",
+    );
+    one_error(
+        &overlay_spec("overlay = true\nlayers = [\"/srv/a\", \"/srv/a\"]"),
+        "5:21: root.layers[2]: \"/srv/a\" is listed twice (each read-only folder appears once in the stack)",
+    );
+    one_error(
+        &overlay_spec("overlay = true\nlayers = [\"/srv/base\"]"),
+        "5:11: root.layers[1]: \"/srv/base\" is root.path itself (each read-only folder appears once in the stack)",
+    );
+    one_error(
+        &overlay_spec("overlay = true\nlayers = [\"/srv/a\", 3]"),
+        "5:21: root.layers[2]: expected a string, found an integer",
+    );
+}
+
+#[test]
+fn changes_overlapping_a_read_only_layer_are_refused() {
+    one_error(
+        &overlay_spec("overlay = true\nchanges = \"/srv/base/.changes\""),
+        "5:11: root.changes: \"/srv/base/.changes\" is inside root.path \"/srv/base\" (keep the writable layer apart from every read-only one: overlayfs and unionfs refuse overlapping layers)",
+    );
+    one_error(
+        &overlay_spec("overlay = true\nlayers = [\"/srv/keep/web\"]\nchanges = \"/srv/keep\""),
+        "6:11: root.changes: \"/srv/keep\" contains root.layers \"/srv/keep/web\" (keep the writable layer apart from every read-only one: overlayfs and unionfs refuse overlapping layers)",
+    );
+}
+
+#[test]
+fn overlay_keys_at_the_top_level_name_their_table() {
+    one_error(
+        &BASE.replace("name = \"web\"", "name = \"web\"\noverlay = true"),
+        "2:1: overlay: unknown key (did you mean `root.overlay`? it belongs in its table)",
+    );
+    one_error(
+        &overlay_spec("overlay = true\nlayer = [\"/srv/a\"]"),
+        "5:1: root.layer: unknown key (did you mean `root.layers`?)",
+    );
+}

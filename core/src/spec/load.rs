@@ -15,7 +15,7 @@ use super::error::{Diagnostic, SpecError};
 use super::reader::{closest, join, Reader, Value};
 use super::size::parse_size;
 use super::{
-    Limits, Mount, MountKind, Network, NetworkMode, Privilege, Privileges, Process, Root,
+    Limits, Mount, MountKind, Network, NetworkMode, Overlay, Privilege, Privileges, Process, Root,
     RootSource, Seccomp, Spec, User,
 };
 
@@ -29,7 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "network",
     "privileges",
 ];
-const ROOT_KEYS: &[&str] = &["path", "host", "readonly"];
+const ROOT_KEYS: &[&str] = &["path", "host", "readonly", "overlay", "layers", "changes"];
 const PROCESS_KEYS: &[&str] = &["command", "cwd", "env", "user", "init"];
 const MOUNT_KEYS: &[&str] = &["kind", "source", "target", "readonly", "size"];
 const MOUNT_KINDS: &[&str] = &["bind", "tmpfs", "proc", "dev"];
@@ -44,6 +44,9 @@ const MISPLACED: &[(&str, &str)] = &[
     ("path", "root.path"),
     ("host", "root.host"),
     ("readonly", "root.readonly"),
+    ("overlay", "root.overlay"),
+    ("layers", "root.layers"),
+    ("changes", "root.changes"),
     ("command", "process.command"),
     ("cwd", "process.cwd"),
     ("env", "process.env"),
@@ -332,7 +335,154 @@ impl Loader<'_, '_> {
                 return None;
             }
         };
-        Some(Root { source, readonly })
+        let overlay = self.overlay(t, &source, readonly)?;
+        Some(Root {
+            source,
+            readonly,
+            overlay,
+        })
+    }
+
+    /// `overlay`, `layers` and `changes`: `Some(None)` when the root is not copy-on-write,
+    /// `None` after an error.
+    fn overlay(
+        &mut self,
+        t: &DeTable<'_>,
+        source: &RootSource,
+        readonly: bool,
+    ) -> Option<Option<Overlay>> {
+        let on = match t.get("overlay") {
+            Some(v) => self.r.boolean(v, "root.overlay")?,
+            None => false,
+        };
+        let mut ok = true;
+        let mut layers = Vec::new();
+        if let Some(v) = t.get("layers") {
+            let hint = Some("a list of folders, top first: layers = [\"/srv/layers/web\"]".into());
+            match self.r.array(v, "root.layers", hint) {
+                Some([]) => {
+                    self.r.error(
+                        v.span(),
+                        "root.layers",
+                        "is empty",
+                        Some("list at least one folder, or remove it".into()),
+                    );
+                    ok = false;
+                }
+                Some(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let key = format!("root.layers[{}]", i + 1);
+                        let Some(p) = self.path(item, &key) else {
+                            ok = false;
+                            continue;
+                        };
+                        let twice = layers.iter().any(|(l, _)| *l == p);
+                        let is_base = matches!(source, RootSource::Path(b) if *b == p);
+                        if twice || is_base {
+                            let what = if twice {
+                                "is listed twice"
+                            } else {
+                                "is root.path itself"
+                            };
+                            self.r.error(
+                                item.span(),
+                                &key,
+                                format!("{:?} {what}", p.display().to_string()),
+                                Some("each read-only folder appears once in the stack".into()),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                        layers.push((p, item.span()));
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        let changes = match t.get("changes") {
+            Some(v) => match self.path(v, "root.changes") {
+                Some(p) => Some((p, v.span())),
+                None => return None,
+            },
+            None => None,
+        };
+
+        if !on {
+            for (key, hint) in [
+                (
+                    "layers",
+                    "layers are read-only folders under a writable layer: add overlay = true",
+                ),
+                (
+                    "changes",
+                    "changes keeps the writable layer of a copy-on-write root: add overlay = true",
+                ),
+            ] {
+                if let Some(v) = t.get(key) {
+                    self.r.error(
+                        v.span(),
+                        &join("root", key),
+                        "needs overlay = true",
+                        Some(hint.into()),
+                    );
+                    ok = false;
+                }
+            }
+            return ok.then_some(None);
+        }
+        if readonly {
+            let at = t.get("readonly").map_or(0..0, |v| v.span());
+            self.r.error(
+                at,
+                "root.readonly",
+                "`readonly` and `overlay` are both set",
+                Some("overlay already keeps the base untouched: remove readonly for a writable copy-on-write root, or overlay for a read-only root".into()),
+            );
+            ok = false;
+        }
+        if let (RootSource::Host, Some(v)) = (source, t.get("layers")) {
+            self.r.error(
+                v.span(),
+                "root.layers",
+                "only stacks above `path`, not `host = true`",
+                Some("use path = \"/srv/base\" with layers above it; with host = true each host folder is its own copy-on-write layer".into()),
+            );
+            ok = false;
+        }
+        if let Some((changes, span)) = &changes {
+            let base = match source {
+                RootSource::Path(b) => Some(("root.path", b)),
+                RootSource::Host => None,
+            };
+            let lowers = layers.iter().map(|(l, _)| ("root.layers", l)).chain(base);
+            for (key, lower) in lowers {
+                let relation = if changes.starts_with(lower) {
+                    "is inside"
+                } else if lower.starts_with(changes) {
+                    "contains"
+                } else {
+                    continue;
+                };
+                self.r.error(
+                    span.clone(),
+                    "root.changes",
+                    format!(
+                        "{:?} {relation} {key} {:?}",
+                        changes.display().to_string(),
+                        lower.display().to_string()
+                    ),
+                    Some("keep the writable layer apart from every read-only one: overlayfs and unionfs refuse overlapping layers".into()),
+                );
+                ok = false;
+                break;
+            }
+        }
+        ok.then(|| {
+            Some(Overlay {
+                layers: layers.into_iter().map(|(p, _)| p).collect(),
+                changes: changes.map(|(p, _)| p),
+            })
+        })
     }
 
     fn process(&mut self, t: &DeTable<'_>, span: Range<usize>) -> Option<Process> {

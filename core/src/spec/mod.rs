@@ -63,6 +63,38 @@ pub struct Root {
     /// Mount the root read-only (`root.readonly`, default false). With `host`, the host's
     /// folders are read-only either way; this makes the tmpfs around them read-only too.
     pub readonly: bool,
+    /// Copy-on-write (`root.overlay = true`): the base is never written; the environment's
+    /// writes land in a layer of its own. `None` when off (the default).
+    pub overlay: Option<Overlay>,
+}
+
+impl Root {
+    /// The read-only folders of a copy-on-write root, top first: `root.layers`, then
+    /// `root.path`. Empty for `root.host` (each host folder is its own lower) and when
+    /// `overlay` is off.
+    pub fn lowers(&self) -> Vec<&Path> {
+        let Some(overlay) = &self.overlay else {
+            return Vec::new();
+        };
+        let mut lowers: Vec<&Path> = overlay.layers.iter().map(PathBuf::as_path).collect();
+        if let RootSource::Path(base) = &self.source {
+            lowers.push(base);
+        }
+        lowers
+    }
+}
+
+/// A copy-on-write root (`root.overlay = true`), with its optional keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Overlay {
+    /// Read-only folders stacked *above* `root.path`, top first (`root.layers`), absolute
+    /// after loading: a shared base in `path` plus per-role additions here. Only with
+    /// `path`.
+    pub layers: Vec<PathBuf>,
+    /// Where the writable layer lives when it must survive `delete` (`root.changes`),
+    /// absolute; the next create with the same folder sees it again. `None`: the layer
+    /// is kept in the environment's state folder and removed on `delete`.
+    pub changes: Option<PathBuf>,
 }
 
 /// A user and group to run as.
