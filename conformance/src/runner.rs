@@ -183,7 +183,7 @@ pub fn skip_reason(
     for f in features {
         if let Support::Unsupported(why) = portability::support(*f, host.target) {
             return Some(format!(
-                "unsupported on {}: {} ({why})",
+                "unsupported on {}: {why} ({})",
                 host.target,
                 f.label()
             ));

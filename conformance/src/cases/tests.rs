@@ -169,3 +169,46 @@ fn host_roots_bind_the_probe_and_path_roots_name_the_prepared_folder() {
             .readonly
     );
 }
+
+#[test]
+fn skips_come_from_the_table_and_the_host_only() {
+    use crate::host::Host;
+    use crate::runner::skip_reason;
+    let freebsd = Host {
+        target: Target::Freebsd,
+        cgroups: None,
+        root: true,
+        racct: Some(true),
+        vimage: Some(true),
+    };
+    let all = super::all();
+    let mknod = all
+        .iter()
+        .find(|c| c.name == "privilege.mknod.allowed")
+        .unwrap();
+    let why = skip_reason(mknod, &features_of(mknod), &freebsd, true).unwrap();
+    assert!(
+        why.starts_with("unsupported on freebsd: jails cannot create device nodes"),
+        "{why}"
+    );
+    // On FreeBSD with racct and VIMAGE, only unsupported features skip.
+    for case in &all {
+        let features = features_of(case);
+        let unsupported = features
+            .iter()
+            .any(|f| !stockade_core::portability::support(*f, Target::Freebsd).is_usable());
+        assert_eq!(
+            skip_reason(case, &features, &freebsd, true).is_some(),
+            unsupported,
+            "{}",
+            case.name
+        );
+    }
+    let no_racct = Host {
+        racct: Some(false),
+        ..freebsd
+    };
+    let memory = all.iter().find(|c| c.name == "limits.memory").unwrap();
+    let why = skip_reason(memory, &features_of(memory), &no_racct, true).unwrap();
+    assert!(why.starts_with("host lacks racct"), "{why}");
+}
