@@ -35,6 +35,8 @@ pub struct Env {
     pub root: Root,
     /// `root.readonly`.
     pub readonly: bool,
+    /// More `[root]` keys (`overlay = true`, `layers = [...]`, `changes = "..."`).
+    pub root_keys: String,
     /// `hostname`, when set.
     pub hostname: Option<&'static str>,
     /// The probe's arguments for `process.command` (used by `create` and `run -d`).
@@ -51,6 +53,7 @@ impl Env {
         Env {
             root: Root::Host,
             readonly: false,
+            root_keys: String::new(),
             hostname: None,
             command: args.iter().map(|s| (*s).to_string()).collect(),
             process: String::new(),
@@ -69,6 +72,12 @@ impl Env {
     /// Sets `root.readonly`.
     pub fn readonly(mut self) -> Env {
         self.readonly = true;
+        self
+    }
+
+    /// Adds keys to `[root]`.
+    pub fn root_keys(mut self, keys: impl Into<String>) -> Env {
+        self.root_keys = keys.into();
         self
     }
 

@@ -19,6 +19,14 @@ use crate::host::Host;
 use crate::leaks::{self, Baseline};
 use crate::rootfs::{self, At as _, RootfsError};
 
+/// Per-case folders: (placeholder, folder below the work folder).
+const CASE_FOLDERS: [(&str, &str); 4] = [
+    ("root", "roots"),
+    ("share", "share"),
+    ("layer", "layers"),
+    ("changes", "changes"),
+];
+
 /// How long `WaitStatus` polls.
 const WAIT_STATUS: Duration = Duration::from_secs(20);
 
@@ -133,6 +141,10 @@ pub fn render_spec(env: &Env, vars: &BTreeMap<&str, String>) -> String {
     }
     if env.readonly {
         t.push_str("readonly = true\n");
+    }
+    if !env.root_keys.is_empty() {
+        t.push_str(env.root_keys.trim());
+        t.push('\n');
     }
     let command: Vec<String> = std::iter::once(PROBE.to_string())
         .chain(env.command.iter().cloned())
@@ -305,29 +317,15 @@ impl Suite {
     fn vars(&self, case: &Case, name: &str) -> BTreeMap<&'static str, String> {
         let mut v = BTreeMap::new();
         v.insert("name", name.to_string());
-        v.insert(
-            "root",
-            self.workdir
-                .join("roots")
-                .join(case.name)
-                .display()
-                .to_string(),
-        );
+        for kind in CASE_FOLDERS {
+            v.insert(kind.0, self.case_folder(kind.1, case).display().to_string());
+        }
         v.insert("probe_dir", self.probe_dir.display().to_string());
-        v.insert(
-            "share",
-            self.workdir
-                .join("share")
-                .join(case.name)
-                .display()
-                .to_string(),
-        );
         v.insert("port", self.port.to_string());
-        v.insert(
-            "host_ip",
-            self.host_ip
-                .map_or_else(|| "192.0.2.1".to_string(), |a| a.to_string()),
-        );
+        let host_ip = self
+            .host_ip
+            .map_or_else(|| "192.0.2.1".to_string(), |a| a.to_string());
+        v.insert("host_ip", host_ip);
         v.insert(
             "state_dir",
             self.state_root.join(name).display().to_string(),
@@ -335,6 +333,12 @@ impl Suite {
         v.insert("workdir", self.workdir.display().to_string());
         v.insert("probe", PROBE.to_string());
         v
+    }
+
+    /// `<workdir>/<kind>/<case>`: the case's prepared root, shared folder, layer, or
+    /// changes folder.
+    fn case_folder(&self, kind: &str, case: &Case) -> PathBuf {
+        self.workdir.join(kind).join(case.name)
     }
 
     fn stockade(&self, args: Vec<String>, log: &Path) -> Outcome {
@@ -636,7 +640,7 @@ impl Suite {
         if let Some(why) = skip_reason(case, &features, &self.host, self.host_ip.is_some()) {
             return finish(Verdict::Skip(why), features, record);
         }
-        if let Err(e) = self.prepare(case, &case_dir, &spec_path, &spec_text, &vars) {
+        if let Err(e) = self.prepare(case, &case_dir, &spec_path, &spec_text) {
             return finish(
                 Verdict::Fail(vec![format!("cannot prepare the case's files: {e}")]),
                 features,
@@ -756,24 +760,40 @@ impl Suite {
         case_dir: &Path,
         spec_path: &Path,
         spec_text: &str,
-        vars: &BTreeMap<&str, String>,
     ) -> Result<(), RootfsError> {
         let logs = case_dir.join("logs");
         fs::create_dir_all(&logs).at(&logs)?;
         fs::write(spec_path, spec_text).at(spec_path)?;
         if case.env.root == Root::Path {
-            let root = PathBuf::from(&vars["root"]);
+            let root = self.case_folder("roots", case);
             if root.exists() {
                 fs::remove_dir_all(&root).at(&root)?;
             }
             rootfs::prepare_root(&root, &self.probe, &self.probe_libs, case.name)?;
         }
-        let share = PathBuf::from(&vars["share"]);
+        let share = self.case_folder("share", case);
         fs::create_dir_all(&share).at(&share)?;
         let hello = share.join("hello.txt");
         fs::write(&hello, "shared by the host\n").at(&hello)?;
         // Writable by any user the environment runs as.
-        fs::set_permissions(&share, fs::Permissions::from_mode(0o777)).at(&share)
+        fs::set_permissions(&share, fs::Permissions::from_mode(0o777)).at(&share)?;
+        // A layer for root.layers: its own /marker (above the base's) and a file of its own.
+        let layer = self.case_folder("layers", case);
+        fs::create_dir_all(&layer).at(&layer)?;
+        fs::set_permissions(&layer, fs::Permissions::from_mode(0o755)).at(&layer)?;
+        for (file, text) in [
+            ("marker", "from the layer\n"),
+            ("layer.txt", "only in the layer\n"),
+        ] {
+            let p = layer.join(file);
+            fs::write(&p, text).at(&p)?;
+        }
+        // An empty folder for root.changes.
+        let changes = self.case_folder("changes", case);
+        if changes.exists() {
+            fs::remove_dir_all(&changes).at(&changes)?;
+        }
+        fs::create_dir_all(&changes).at(&changes)
     }
 
     /// The target this suite judges.

@@ -5,7 +5,7 @@ use serde_json::json;
 use stockade_core::portability::{Feature, Target};
 
 use crate::case::{
-    attempt_error, key, probe, run, Action, Case, Check, Env, Matcher, Script, Step,
+    attempt_error, key, probe, run, strings, Action, Case, Check, Env, Matcher, Script, Step,
 };
 use Matcher::{Eq, OneOf};
 
@@ -109,6 +109,83 @@ pub fn cases() -> Vec<Case> {
         .checks(vec![
             path("run", "/", "readonly", Eq(json!(true))),
             write_error("run", "/new-file", &["EROFS"]),
+        ]),
+        Case::new(
+            "root.overlay",
+            "root.overlay: writes land in the environment's own layer; the base folder is untouched, and the layer goes with delete",
+            Env::path(&[]).root_keys("overlay = true"),
+            Script::Steps(vec![
+                Step::new("run", Action::Run(strings(&[
+                    "--read", "/marker", "--write", "/marker", "--write", "/new-file",
+                ]))),
+                Step::new("host", Action::HostProbe(strings(&[
+                    "--read", "{root}/marker", "--path", "{root}/new-file",
+                ]))),
+                Step::new("again", Action::Run(strings(&["--read", "/marker", "--path", "/new-file"]))),
+            ]),
+        )
+        .features(&[Feature::RootPath, Feature::OverlayRoot])
+        .checks(vec![
+            probe("run", &format!("/files/{}/content", key("/marker")), Eq(json!("stockade-conformance root.overlay\n"))),
+            wrote("run", "/marker", true),
+            wrote("run", "/new-file", true),
+            probe("host", &format!("/files/{}/content", key("{root}/marker")), Eq(json!("stockade-conformance root.overlay\n"))),
+            path("host", "{root}/new-file", "exists", Eq(json!(false))),
+            probe("again", &format!("/files/{}/content", key("/marker")), Eq(json!("stockade-conformance root.overlay\n"))),
+            path("again", "/new-file", "exists", Eq(json!(false))),
+        ]),
+        Case::new(
+            "root.overlay_host",
+            "root.host with overlay: the host's folders become writable copies; the host's own stay untouched",
+            Env::host(&[]).root_keys("overlay = true"),
+            Script::Steps(vec![
+                Step::new("run", Action::Run(strings(&["--write", "/usr/stockade-conformance-{name}"]))),
+                Step::new("host", Action::HostProbe(strings(&["--path", "/usr/stockade-conformance-{name}"]))),
+            ]),
+        )
+        .features(&[Feature::RootHost, Feature::OverlayRoot])
+        // Should the copy-on-write fail and the write reach the host, take it back.
+        .teardown(vec![Step::new("undo", Action::HostProbe(strings(&["--remove", "/usr/stockade-conformance-{name}"]))).any_exit()])
+        .checks(vec![
+            wrote("run", "/usr/stockade-conformance-{name}", true),
+            path("host", "/usr/stockade-conformance-{name}", "exists", Eq(json!(false))),
+        ]),
+        Case::new(
+            "root.layers",
+            "root.layers: a layer's files show above the base's, and stay untouched when written",
+            Env::path(&[]).root_keys("overlay = true\nlayers = [\"{layer}\"]"),
+            Script::Steps(vec![
+                Step::new("run", Action::Run(strings(&[
+                    "--read", "/marker", "--read", "/layer.txt", "--path", "/etc/passwd",
+                    "--write", "/layer.txt",
+                ]))),
+                Step::new("host", Action::HostProbe(strings(&["--read", "{layer}/layer.txt", "--read", "{root}/marker"]))),
+            ]),
+        )
+        .features(&[Feature::RootPath, Feature::OverlayRoot, Feature::RootLayers])
+        .checks(vec![
+            probe("run", &format!("/files/{}/content", key("/marker")), Eq(json!("from the layer\n"))),
+            probe("run", &format!("/files/{}/content", key("/layer.txt")), Eq(json!("only in the layer\n"))),
+            path("run", "/etc/passwd", "exists", Eq(json!(true))),
+            wrote("run", "/layer.txt", true),
+            probe("host", &format!("/files/{}/content", key("{layer}/layer.txt")), Eq(json!("only in the layer\n"))),
+            probe("host", &format!("/files/{}/content", key("{root}/marker")), Eq(json!("stockade-conformance root.layers\n"))),
+        ]),
+        Case::new(
+            "root.changes",
+            "root.changes: the writable layer survives delete, and the next environment sees its files",
+            Env::path(&[]).root_keys("overlay = true\nchanges = \"{changes}\""),
+            Script::Steps(vec![
+                Step::new("run", Action::Run(strings(&["--write", "/kept.txt"]))),
+                Step::new("again", Action::Run(strings(&["--read", "/kept.txt"]))),
+                Step::new("host", Action::HostProbe(strings(&["--path", "{root}/kept.txt"]))),
+            ]),
+        )
+        .features(&[Feature::RootPath, Feature::OverlayRoot, Feature::KeptChanges])
+        .checks(vec![
+            wrote("run", "/kept.txt", true),
+            probe("again", &format!("/files/{}/content", key("/kept.txt")), Eq(json!("written by stockade-probe\n"))),
+            path("host", "{root}/kept.txt", "exists", Eq(json!(false))),
         ]),
         Case::new(
             "mount.bind",

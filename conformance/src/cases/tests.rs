@@ -18,6 +18,8 @@ fn vars() -> BTreeMap<&'static str, String> {
         ("root", "/w/roots/x"),
         ("probe_dir", "/w/probe"),
         ("share", "/w/share/x"),
+        ("layer", "/w/layers/x"),
+        ("changes", "/w/changes/x"),
         ("port", "4242"),
         ("host_ip", "192.0.2.1"),
         ("state_dir", "/w/state/cf-test"),

@@ -331,6 +331,14 @@ pub fn run(c: &Config) -> Map<String, Value> {
             .collect();
         out.insert("write".into(), Value::Object(m));
     }
+    if !c.remove.is_empty() {
+        let m: Map<String, Value> = c
+            .remove
+            .iter()
+            .map(|p| (p.display().to_string(), outcome(fs::remove_file(p))))
+            .collect();
+        out.insert("remove".into(), Value::Object(m));
+    }
     if let Some((path, mib)) = &c.fill {
         out.insert("fill".into(), fill(path, *mib));
     }

@@ -40,6 +40,7 @@ attempts (each reports {ok, error}):
   --connect IP:PORT TCP connect, 3 s timeout (repeatable)
   --write P         create or truncate P and write to it (repeatable)
   --fill P MIB      write MIB MiB to P (then remove it)
+  --remove P        remove the file P (repeatable)
   --sethostname N   set the host name
   --mknod P         make a character device node (1:3) at P
   --bind-port PORT  listen on 127.0.0.1:PORT
@@ -77,6 +78,7 @@ pub struct Config {
     pub connect: Vec<String>,
     pub write: Vec<PathBuf>,
     pub fill: Option<(PathBuf, u64)>,
+    pub remove: Vec<PathBuf>,
     pub sethostname: Option<String>,
     pub mknod: Option<PathBuf>,
     pub bind_port: Option<u16>,
@@ -143,6 +145,7 @@ fn parse(args: &[String]) -> Result<Config, String> {
             "--mount-tmpfs" => c.mount_tmpfs = Some(value()?.into()),
             "--connect" => c.connect.push(value()?.to_string()),
             "--write" => c.write.push(value()?.into()),
+            "--remove" => c.remove.push(value()?.into()),
             "--fill" => {
                 let path = value()?.into();
                 c.fill = Some((path, parse_num(flag, value()?)?));
