@@ -184,6 +184,33 @@ pub fn cases() -> Vec<Case> {
         .features(&[Feature::ProcessIsolation])
         .checks(vec![check(at("still", "/json/status"), Eq(json!("running")))]),
         Case::new(
+            "lifecycle.start_twice_refused",
+            "start on an environment that already runs is refused and changes nothing",
+            sleeper(&[]),
+            Script::Steps(vec![
+                Step::new("create", Action::Create),
+                Step::new("start", Action::Start),
+                Step::new("running", Action::WaitStatus("running")),
+                Step::new("again", Action::Start).fails(),
+                Step::new("still", Action::State),
+                Step::new("delete", Action::Delete { force: true }),
+            ]),
+        )
+        .features(&[Feature::ProcessIsolation])
+        .checks(vec![check(at("still", "/json/status"), Eq(json!("running")))]),
+        Case::new(
+            "lifecycle.exec_stopped_refused",
+            "exec into an environment whose process has exited is refused",
+            Env::host(&[]),
+            Script::Steps(vec![
+                Step::new("run", Action::RunDetached),
+                Step::new("stopped", Action::WaitStatus("stopped")),
+                Step::new("exec", Action::Exec(vec![])).fails(),
+                Step::new("delete", Action::Delete { force: false }),
+            ]),
+        )
+        .features(&[Feature::ProcessIsolation]),
+        Case::new(
             "lifecycle.duplicate_name_refused",
             "a second environment with a name in use is refused and the first one is untouched",
             sleeper(&[]),
