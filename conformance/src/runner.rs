@@ -682,11 +682,16 @@ impl Suite {
             let ptr = fill_ptr(&c.ptr, &vars);
             let observed = record_value.pointer(&ptr);
             if !judge(m, observed, &self.host_probe, &vars) {
-                let mut msg = format!(
-                    "expected {} {m}, observed {}",
-                    fill(&c.ptr, &vars),
-                    short(observed)
-                );
+                // The pointer as the case wrote it, keys unescaped: `{root}` reads better
+                // than a long temporary path with every `/` written `~1`.
+                let readable = c.ptr.replace("~1", "/").replace("~0", "~");
+                let mut msg = format!("expected {readable} {m}, observed {}", short(observed));
+                // A failed attempt: say why.
+                if let Some(base) = ptr.strip_suffix("/ok") {
+                    if let Some(Value::String(e)) = record_value.pointer(&format!("{base}/error")) {
+                        msg.push_str(&format!(" ({e})"));
+                    }
+                }
                 if let Some(rec) = record.get(step) {
                     if ptr.contains("/json/") && rec["json"].is_null() {
                         msg.push_str(&format!(
