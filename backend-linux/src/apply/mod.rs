@@ -5,6 +5,7 @@
 //! - [`proc`]: process identity from procfs (start times against PID reuse);
 //! - [`cgroup`]: the environment's control groups, limits, kill and removal;
 //! - [`rootfs`]: the mount steps, pivot_root, masked paths, inside the new mount namespace;
+//! - [`layer`]: the host side of a copy-on-write root (checks, upper and work folders);
 //! - [`process`]: identity, capabilities, no_new_privs, rlimits, exec with 126/127;
 //! - [`seccomp`]: the syscall filter;
 //! - [`init`]: the minimal PID 1 of `process.init = true`;
@@ -15,6 +16,7 @@
 pub mod cgroup;
 pub mod init;
 pub mod join;
+pub mod layer;
 pub mod proc;
 pub mod process;
 pub mod rootfs;

@@ -62,6 +62,9 @@ pub enum RuntimeError {
     /// A cgroup operation.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    /// The writable layer of a copy-on-write root.
+    #[error(transparent)]
+    Layer(#[from] super::layer::LayerError),
     /// A system call or file operation of the creator.
     #[error("{what}: {source}")]
     Sys {
@@ -263,6 +266,9 @@ fn create_in(
         // root.host: the tmpfs mount point, inside the state folder (goes with it).
         fs::create_dir_all(&plan.mounts.rootfs)
             .map_err(sys_err(format!("{}", plan.mounts.rootfs.display())))?;
+    }
+    if let Some(layer) = &plan.mounts.layer {
+        super::layer::prepare(layer, entry, store)?;
     }
 
     let mountinfo =

@@ -253,3 +253,30 @@ pub fn dup_onto_stdio(fd: BorrowedFd<'_>, target: i32) -> io::Result<()> {
     // process owns by convention, so replacing it invalidates no Rust-owned fd.
     ret(unsafe { libc::dup2(fd.as_raw_fd(), target) } as libc::c_long).map(drop)
 }
+
+/// The value of extended attribute `name` of `path` (`getxattr(2)`), `None` when the file
+/// has no such attribute (`ENODATA`) or its file system none at all (`ENOTSUP`).
+pub fn getxattr(path: &std::path::Path, name: &CStr) -> io::Result<Option<Vec<u8>>> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: `path` and `name` are NUL-terminated and live across the call; `buf` is
+    // valid for `buf.len()` bytes, the most the kernel writes.
+    let rc = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    match ret(rc as libc::c_long) {
+        Ok(n) => {
+            buf.truncate(n as usize);
+            Ok(Some(buf))
+        }
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENODATA | libc::ENOTSUP)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -50,6 +50,9 @@ pub enum PlanError {
     /// A limit has no cgroup value.
     #[error(transparent)]
     Cgroup(#[from] CgroupPlanError),
+    /// A copy-on-write root has no overlayfs form.
+    #[error(transparent)]
+    Layer(#[from] mount::LayerPlanError),
 }
 
 /// Host facts the planner takes as input, so that it stays pure.
@@ -182,7 +185,7 @@ pub fn plan_with(
         cgroup: cgroup::plan(spec, ctx)?,
         namespaces: ns::plan(spec),
         network: net::plan(spec)?,
-        mounts: mount::plan(spec, ctx, &options.host_dirs),
+        mounts: mount::plan(spec, ctx, &options.host_dirs)?,
         rlimits: rlimit::plan(spec),
         capabilities: caps::plan(spec),
         seccomp: seccomp::plan(spec),

@@ -15,6 +15,14 @@
 //!      read-only recursive binds of the host's `/bin /sbin /lib* /usr /etc` that exist.
 //!      Folders that are symlinks on the host (merged /usr: `/bin -> usr/bin`) are
 //!      recreated as the same symlink, so the view has the host's layout.
+//!    - `root.overlay` (copy-on-write, see [`LayerPlan`]): an overlayfs mounted on
+//!      `<state_dir>/root`, whose lower folders are `root.layers` (top first) above
+//!      `root.path`, and whose upper and work folders are plain folders on the host (in
+//!      the state folder, or `root.changes`). With `root.host`, each host folder is an
+//!      overlay of its own instead of a read-only bind, with `upper/<folder>` as its
+//!      upper. Only the overlay mount is in the environment's namespace, so there is
+//!      nothing to unmount on the host; the upper stays readable from the host, which is
+//!      what `stockade diff` reads.
 //! 3. **Implicit `/proc` and `/dev`.** A process expects both (runc always mounts them), so
 //!    unless the spec mounts something at `/proc` (or `/dev`) itself, a proc mount at
 //!    `/proc` and a minimal `dev` at `/dev` are added. They come before the spec's mounts
@@ -353,12 +361,164 @@ pub const DEV_TMPFS_DATA: &str = "mode=755,size=65536k";
 /// terminals only; anyone may open `ptmx`, new terminals are owner read-write, group write.
 pub const DEVPTS_DATA: &str = "newinstance,ptmxmode=0666,mode=0620";
 
+/// The folder below the state folder that holds the writable layer of a copy-on-write
+/// root (`upper/` and `work/`), unless `root.changes` names another.
+pub const LAYER_DIR: &str = "layer";
+
+/// overlayfs options every copy-on-write root gets, after the folders:
+/// - `index=off`: no inode index, so a kept `root.changes` folder can be reused over
+///   lowers that changed since, and stockade, not the kernel's index, checks that no
+///   folder is an upper and a lower at once (see `apply::layer`);
+/// - `redirect_dir=off`: renaming a folder of the base fails with EXDEV (tools then copy),
+///   instead of leaving a redirect that only overlayfs understands: the upper stays a
+///   plain tree of files and whiteouts that `stockade diff` can read;
+/// - `metacopy=off`: a changed file is copied up whole, for the same reason.
+pub const OVERLAY_OPTIONS: &str = "index=off,redirect_dir=off,metacopy=off";
+
+/// The largest mount(2) data the kernel copies: one page, with its NUL.
+const MAX_MOUNT_DATA: usize = 4095;
+
+/// The writable layer of a copy-on-write root (`root.overlay = true`), on the host.
+///
+/// `upper` and `work` are plain folders on one file system (overlayfs needs both on the
+/// same one): apply makes them before the environment's process starts, and only the
+/// overlay mount itself happens in the environment's mount namespace. `upper` holds
+/// exactly what the environment changed: new and modified files, and deletions as
+/// whiteouts (character devices 0:0) and opaque folders (`trusted.overlay.opaque`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerPlan {
+    /// The folder holding `upper` and `work`: `<state_dir>/layer`, removed with the state
+    /// folder on delete, or `root.changes`, kept.
+    pub dir: PathBuf,
+    /// overlayfs `upperdir`: the environment's changes.
+    pub upper: PathBuf,
+    /// overlayfs `workdir`: the kernel's scratch folder.
+    pub work: PathBuf,
+    /// The read-only folders the changes apply to, top first: `root.layers` then
+    /// `root.path`; `/` for `root.host` (whose upper holds `usr/`, `etc/`, ...).
+    pub lowers: Vec<PathBuf>,
+    /// True for `root.changes`: the layer survives delete and is reused by the next
+    /// create.
+    pub kept: bool,
+    /// Every folder apply makes on the host before the process starts, parents first.
+    pub folders: Vec<PathBuf>,
+    /// The targets mounted on the overlay before the pivot (`/proc`, `/dev`, the spec's
+    /// mounts). A missing mount point is created in the layer by the mount step, not by
+    /// the environment, so `stockade diff` does not list it as a change.
+    pub mount_points: Vec<PathBuf>,
+}
+
+impl LayerPlan {
+    fn new(ctx: &PlanContext, changes: Option<&Path>, lowers: Vec<PathBuf>) -> LayerPlan {
+        let dir = changes.map_or_else(|| ctx.state_dir.join(LAYER_DIR), Path::to_path_buf);
+        let upper = dir.join("upper");
+        let work = dir.join("work");
+        LayerPlan {
+            folders: vec![dir.clone(), upper.clone(), work.clone()],
+            dir,
+            upper,
+            work,
+            lowers,
+            kept: changes.is_some(),
+            mount_points: Vec::new(),
+        }
+    }
+
+    /// One overlay mount of `lowers` with `upper`/`work` (sub-folders of the layer's for
+    /// `root.host`), after checking that the options can carry the paths.
+    fn mount(
+        &mut self,
+        target: &Path,
+        lowers: &[&Path],
+        sub: Option<&Path>,
+    ) -> Result<Mount, LayerPlanError> {
+        let (upper, work) = match sub {
+            Some(rel) => {
+                let rel = rel.strip_prefix("/").unwrap_or(rel);
+                let pair = (self.upper.join(rel), self.work.join(rel));
+                self.folders.push(pair.0.clone());
+                self.folders.push(pair.1.clone());
+                pair
+            }
+            None => (self.upper.clone(), self.work.clone()),
+        };
+        for (key, p) in lowers.iter().map(|l| ("a lower folder", *l)).chain([
+            ("the upper folder", upper.as_path()),
+            ("the work folder", work.as_path()),
+        ]) {
+            let text = p.to_string_lossy();
+            if let Some(bad) = text.chars().find(|c| matches!(c, ',' | ':' | '\\' | '\n')) {
+                return Err(LayerPlanError::Unrepresentable {
+                    what: key,
+                    path: p.to_path_buf(),
+                    bad,
+                });
+            }
+        }
+        let lowerdir: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={},{OVERLAY_OPTIONS}",
+            lowerdir.join(":"),
+            upper.display(),
+            work.display()
+        );
+        if data.len() > MAX_MOUNT_DATA {
+            return Err(LayerPlanError::TooLong {
+                len: data.len(),
+                layers: lowers.len(),
+            });
+        }
+        Ok(Mount::fs(
+            "overlay",
+            "overlay",
+            target,
+            &[MountFlag::Nodev],
+            Some(data),
+        ))
+    }
+}
+
+/// Why a copy-on-write root cannot be expressed as overlayfs mount options.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayerPlanError {
+    /// A path holds a character the overlayfs option string uses as a separator.
+    #[error(
+        "{what} of the copy-on-write root, {}, contains {bad:?}, which overlayfs mount \
+         options cannot carry: rename or move the folder (or bind it to a plain path)",
+        path.display()
+    )]
+    Unrepresentable {
+        /// Which folder (a lower, the upper, the work folder).
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The character.
+        bad: char,
+    },
+    /// The options exceed one page.
+    #[error(
+        "the overlayfs options for {layers} lower folders are {len} bytes, more than the \
+         {MAX_MOUNT_DATA} mount(2) accepts: use fewer root.layers or shorter paths"
+    )]
+    TooLong {
+        /// Their length.
+        len: usize,
+        /// How many lower folders.
+        layers: usize,
+    },
+}
+
 /// The mount sequence of one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MountPlan {
     /// The host folder that becomes `/`: `root.path` itself, or `<state_dir>/root` for
-    /// `root.host` (apply creates that folder; it goes with the state folder).
+    /// `root.host` and copy-on-write roots (apply creates that folder; it goes with the
+    /// state folder).
     pub rootfs: PathBuf,
+    /// The writable layer of a copy-on-write root: folders apply makes on the host
+    /// before the process starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerPlan>,
     /// The steps, in order.
     pub steps: Vec<MountStep>,
 }
@@ -370,16 +530,53 @@ impl MountPlan {
     }
 
     pub(crate) fn describe(&self) -> Vec<String> {
-        self.steps.iter().map(ToString::to_string).collect()
+        let mut lines = Vec::new();
+        if let Some(layer) = &self.layer {
+            lines.push(format!(
+                "on the host: mkdir {} (upper and work of the writable layer{}; a tmpfs is \
+                 mounted at {} first when its file system cannot hold an overlayfs upper)",
+                layer.folders[1..]
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                if layer.kept {
+                    ", kept on delete"
+                } else {
+                    ", removed on delete"
+                },
+                layer.dir.display(),
+            ));
+        }
+        lines.extend(self.steps.iter().map(ToString::to_string));
+        lines
     }
 }
 
 /// Plans the mounts of a spec. `host_dirs` is what `root.host` offers (unused otherwise).
-pub fn plan(spec: &Spec, ctx: &PlanContext, host_dirs: &[HostDir]) -> MountPlan {
+pub fn plan(
+    spec: &Spec,
+    ctx: &PlanContext,
+    host_dirs: &[HostDir],
+) -> Result<MountPlan, LayerPlanError> {
     let mut steps = vec![MountStep::MakePrivate];
     let mount = |steps: &mut Vec<MountStep>, m: Mount| steps.push(MountStep::Mount(m));
+    let overlay = spec.root.overlay.as_ref();
+    let mut layer = None;
 
     let rootfs = match &spec.root.source {
+        RootSource::Path(_) if overlay.is_some() => {
+            let lowers: Vec<PathBuf> = spec.root.lowers().iter().map(|p| p.to_path_buf()).collect();
+            let mut l = LayerPlan::new(
+                ctx,
+                overlay.and_then(|o| o.changes.as_deref()),
+                lowers.clone(),
+            );
+            let refs: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
+            mount(&mut steps, l.mount(Path::new("/"), &refs, None)?);
+            layer = Some(l);
+            ctx.state_dir.join("root")
+        }
         RootSource::Path(path) => {
             mount(&mut steps, Mount::bind(path, "/", true));
             mount(&mut steps, Mount::remount("/", true, &[MountFlag::Nodev]));
@@ -396,8 +593,15 @@ pub fn plan(spec: &Spec, ctx: &PlanContext, host_dirs: &[HostDir]) -> MountPlan 
                     Some("mode=0755".into()),
                 ),
             );
+            let mut host_layer = overlay
+                .map(|o| LayerPlan::new(ctx, o.changes.as_deref(), vec![PathBuf::from("/")]));
             for dir in host_dirs {
                 match dir {
+                    HostDir::Dir { path } if host_layer.is_some() => {
+                        if let Some(l) = host_layer.as_mut() {
+                            mount(&mut steps, l.mount(path, &[path.as_path()], Some(path))?);
+                        }
+                    }
                     HostDir::Dir { path } => {
                         mount(&mut steps, Mount::bind(path, path, true));
                         mount(
@@ -411,6 +615,7 @@ pub fn plan(spec: &Spec, ctx: &PlanContext, host_dirs: &[HostDir]) -> MountPlan 
                     }),
                 }
             }
+            layer = host_layer;
             ctx.state_dir.join("root")
         }
     };
@@ -465,6 +670,13 @@ pub fn plan(spec: &Spec, ctx: &PlanContext, host_dirs: &[HostDir]) -> MountPlan 
         );
     }
 
+    if let Some(l) = layer.as_mut() {
+        for m in steps.iter().filter_map(MountStep::as_mount) {
+            if m.target != Path::new("/") && !l.mount_points.contains(&m.target) {
+                l.mount_points.push(m.target.clone());
+            }
+        }
+    }
     steps.push(MountStep::PivotRoot {
         new_root: rootfs.clone(),
     });
@@ -519,7 +731,11 @@ pub fn plan(spec: &Spec, ctx: &PlanContext, host_dirs: &[HostDir]) -> MountPlan 
         }
     }
 
-    MountPlan { rootfs, steps }
+    Ok(MountPlan {
+        rootfs,
+        layer,
+        steps,
+    })
 }
 
 /// A proc file system of the environment's PID namespace.
@@ -616,6 +832,7 @@ mod tests {
             &ctx(CgroupVersion::V2),
             &LinuxPlanOptions::default().host_dirs,
         )
+        .unwrap()
     }
 
     fn texts(plan: &MountPlan) -> Vec<String> {
@@ -721,7 +938,7 @@ mod tests {
                 path: "/lib32".into(),
             },
         ];
-        let plan = plan(&s, &ctx(CgroupVersion::V1), &dirs);
+        let plan = plan(&s, &ctx(CgroupVersion::V1), &dirs).unwrap();
         assert_eq!(
             texts(&plan)[2..6],
             [
@@ -915,5 +1132,117 @@ mod tests {
             }
             assert!(m.flags.contains(&Nodev), "{m}");
         }
+    }
+
+    #[test]
+    fn overlay_root_mounts_layers_above_the_base_on_the_state_folder() {
+        let plan = plan_of(&spec_toml(
+            "name = \"web\"\n[root]\npath = \"/srv/base\"\noverlay = true\nlayers = [\"/srv/roles/web\", \"/srv/common\"]\n[process]\ncommand = [\"/bin/sh\"]\n",
+        ));
+        assert_eq!(plan.rootfs, Path::new("/run/stockade/web/root"));
+        let t = texts(&plan);
+        assert_eq!(
+            t[2],
+            "mount overlay on / type overlay (nodev) lowerdir=/srv/roles/web:/srv/common:/srv/base,\
+             upperdir=/run/stockade/web/layer/upper,workdir=/run/stockade/web/layer/work,\
+             index=off,redirect_dir=off,metacopy=off"
+        );
+        assert_eq!(t[3], "mount proc on /proc type proc (nosuid,nodev,noexec)");
+        position(&plan, "pivot_root into /run/stockade/web/root");
+        let layer = plan.layer.as_ref().unwrap();
+        assert_eq!(layer.upper, Path::new("/run/stockade/web/layer/upper"));
+        assert_eq!(layer.work, Path::new("/run/stockade/web/layer/work"));
+        assert!(!layer.kept);
+        assert_eq!(
+            layer.lowers,
+            [
+                Path::new("/srv/roles/web"),
+                Path::new("/srv/common"),
+                Path::new("/srv/base")
+            ]
+        );
+        assert_eq!(
+            layer.folders,
+            [
+                Path::new("/run/stockade/web/layer"),
+                Path::new("/run/stockade/web/layer/upper"),
+                Path::new("/run/stockade/web/layer/work"),
+            ]
+        );
+        // The base is never bound or remounted: the overlay is the root.
+        assert!(!t.iter().any(|s| s.contains("/srv/base on")), "{t:#?}");
+        assert!(plan.describe()[0].starts_with("on the host: mkdir /run/stockade/web/layer/upper /run/stockade/web/layer/work (upper and work of the writable layer, removed on delete;"));
+    }
+
+    #[test]
+    fn kept_changes_hold_upper_and_work() {
+        let plan = plan_of(&spec_toml(
+            "name = \"web\"\n[root]\npath = \"/srv/base\"\noverlay = true\nchanges = \"/var/keep/web\"\n[process]\ncommand = [\"/bin/sh\"]\n",
+        ));
+        let layer = plan.layer.as_ref().unwrap();
+        assert!(layer.kept);
+        assert_eq!(layer.upper, Path::new("/var/keep/web/upper"));
+        position(
+            &plan,
+            "mount overlay on / type overlay (nodev) lowerdir=/srv/base,upperdir=/var/keep/web/upper,workdir=/var/keep/web/work,index=off,redirect_dir=off,metacopy=off",
+        );
+        assert!(plan.describe()[0].contains(", kept on delete;"));
+    }
+
+    #[test]
+    fn overlay_host_view_makes_each_host_folder_an_overlay() {
+        let plan = plan_of(&spec_toml(
+            "name = \"web\"\n[root]\nhost = true\noverlay = true\n[process]\ncommand = [\"/bin/sh\"]\n",
+        ));
+        assert_eq!(
+            texts(&plan)[1..9],
+            [
+                "make every mount private, recursively (mount / MS_REC|MS_PRIVATE)",
+                "mount tmpfs on / type tmpfs (nodev) mode=0755",
+                "symlink /bin -> usr/bin",
+                "symlink /sbin -> usr/sbin",
+                "symlink /lib -> usr/lib",
+                "symlink /lib64 -> usr/lib64",
+                "mount overlay on /usr type overlay (nodev) lowerdir=/usr,upperdir=/run/stockade/web/layer/upper/usr,workdir=/run/stockade/web/layer/work/usr,index=off,redirect_dir=off,metacopy=off",
+                "mount overlay on /etc type overlay (nodev) lowerdir=/etc,upperdir=/run/stockade/web/layer/upper/etc,workdir=/run/stockade/web/layer/work/etc,index=off,redirect_dir=off,metacopy=off",
+            ]
+        );
+        let layer = plan.layer.as_ref().unwrap();
+        assert_eq!(layer.lowers, [Path::new("/")]);
+        assert_eq!(layer.folders.len(), 3 + 4);
+        assert_eq!(
+            layer.folders[3],
+            Path::new("/run/stockade/web/layer/upper/usr")
+        );
+        // The host secrets stay hidden on the writable /etc.
+        position(
+            &plan,
+            "mount /dev/null on /etc/shadow (bind) [skipped if absent]",
+        );
+    }
+
+    #[test]
+    fn paths_overlayfs_options_cannot_carry_are_refused() {
+        let s = spec_toml(
+            "name = \"web\"\n[root]\npath = \"/srv/a,b\"\noverlay = true\n[process]\ncommand = [\"/bin/sh\"]\n",
+        );
+        let err = plan(&s, &ctx(CgroupVersion::V2), &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a lower folder of the copy-on-write root, /srv/a,b, contains ',', which overlayfs \
+             mount options cannot carry: rename or move the folder (or bind it to a plain path)"
+        );
+        let many: Vec<String> = (0..200)
+            .map(|i| format!("\"/srv/layers/number-{i:04}\""))
+            .collect();
+        let s = spec_toml(&format!(
+            "name = \"web\"\n[root]\npath = \"/srv/base\"\noverlay = true\nlayers = [{}]\n[process]\ncommand = [\"/bin/sh\"]\n",
+            many.join(", ")
+        ));
+        let err = plan(&s, &ctx(CgroupVersion::V2), &[]).unwrap_err();
+        assert!(
+            matches!(err, LayerPlanError::TooLong { layers: 201, .. }),
+            "{err}"
+        );
     }
 }
