@@ -52,4 +52,6 @@ pub enum Command {
     Kill(commands::kill::Args),
     /// Remove an environment and everything made for it.
     Delete(commands::delete::Args),
+    /// List what a copy-on-write environment changed relative to its base.
+    Diff(commands::diff::Args),
 }

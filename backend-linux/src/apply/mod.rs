@@ -8,6 +8,7 @@
 //! - [`layer`]: the host side of a copy-on-write root (checks, upper and work folders);
 //! - [`process`]: identity, capabilities, no_new_privs, rlimits, exec with 126/127;
 //! - [`seccomp`]: the syscall filter;
+//! - [`net`]: the network steps over rtnetlink (the veth pair of `private`), and its undo;
 //! - [`init`]: the minimal PID 1 of `process.init = true`;
 //! - [`spawn`]: cloning the first process, the pipes, the detached monitor;
 //! - [`join`]: `exec` into a running environment;
@@ -17,6 +18,7 @@ pub mod cgroup;
 pub mod init;
 pub mod join;
 pub mod layer;
+pub mod net;
 pub mod proc;
 pub mod process;
 pub mod rootfs;

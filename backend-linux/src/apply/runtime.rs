@@ -37,10 +37,11 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use stockade_core::backend::{CgroupVersion, CreateOptions, PlanContext, Runtime, Stdio};
-use stockade_core::spec::{NetworkMode, Spec};
+use stockade_core::spec::Spec;
 use stockade_core::state::{Entry, Exit, Resource, State, StateError, StateStore, Status};
 
 use super::cgroup::{self, CgroupError};
+use super::net::{self, NetError};
 use super::process::ProcessConfig;
 use super::spawn::{self, ChildSetup, MonitorArgs};
 use super::{join, proc, sys};
@@ -62,6 +63,9 @@ pub enum RuntimeError {
     /// A cgroup operation.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    /// A network step, or deleting a host interface.
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// The writable layer of a copy-on-write root.
     #[error(transparent)]
     Layer(#[from] super::layer::LayerError),
@@ -129,9 +133,9 @@ fn nix_err(what: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> Runtime
 
 /// Debug-build hook for the crash tests: `STOCKADE_TEST_CRASH_AT=<step>` makes the creator
 /// SIGKILL itself at that step (after recording what the step makes). Steps, in order:
-/// `state`, `cgroup`, `cgroup-made`, `process`, `released`, `ready`. Compiled out of
-/// release builds.
-fn crash_point(step: &str) {
+/// `state`, `cgroup`, `cgroup-made`, `process`, `interface`, `network` (both `private`
+/// only, see [`net::setup`]), `released`, `ready`. Compiled out of release builds.
+pub(super) fn crash_point(step: &str) {
     if cfg!(debug_assertions) && std::env::var("STOCKADE_TEST_CRASH_AT").as_deref() == Ok(step) {
         let _ = kill(Pid::this(), Signal::SIGKILL);
     }
@@ -212,13 +216,6 @@ pub fn create(
     opts: &CreateOptions,
     foreground: bool,
 ) -> Result<Created, RuntimeError> {
-    if spec.network.mode == NetworkMode::Private {
-        return Err(RuntimeError::Unsupported(
-            "network.mode = \"private\" (a veth pair) is not implemented by the Linux \
-             runtime yet; use mode = \"none\" or \"host\""
-                .into(),
-        ));
-    }
     let plan = plan_for(backend, spec, store)?;
     let spec_json = serde_json::to_value(spec).map_err(|e| RuntimeError::Sys {
         what: "serialise the spec".into(),
@@ -335,6 +332,8 @@ fn create_in(
     if plan.cgroup.version == CgroupVersion::V1 {
         cgroup::add_process(&folders, pid.as_raw())?;
     }
+    // The process waits on `go` until its network is complete.
+    net::setup(&plan.network, pid, start_time, entry)?;
     let mut go = fs::File::from(spawned.go);
     go.write_all(b"G")
         .map_err(sys_err("release the environment's process"))?;
@@ -396,9 +395,10 @@ fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
                     _ => Ok(()),
                 }
             }
-            Resource::Interface { .. } | Resource::Jail { .. } | Resource::RctlRule { .. } => {
-                Ok(())
+            Resource::Interface { name } => {
+                net::delete_host_interface(name).map_err(RuntimeError::from)
             }
+            Resource::Jail { .. } | Resource::RctlRule { .. } => Ok(()),
         };
         if let Err(e) = result {
             first_error.get_or_insert(e);

@@ -37,7 +37,7 @@ use stockade_core::state::{Exit, StateStore, Status};
 
 use super::process::{self, ProcessConfig, EXIT_STOCKADE};
 use super::sys::{self, Forked};
-use super::{init, rootfs};
+use super::{init, net, rootfs};
 use crate::plan::net::{NetStep, Netns};
 use crate::plan::ns::Namespace;
 use crate::plan::LinuxPlan;
@@ -307,7 +307,8 @@ fn prepare(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>), Str
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| format!("unshare(CLONE_NEWCGROUP): {e}"))?;
     }
-    for step in &plan.network.steps {
+    // `private` links are made by the creator before `go`; only `none` has work here.
+    for step in net::steps_in_child(&plan.network) {
         match step {
             NetStep::LinkUp {
                 netns: Netns::Environment,

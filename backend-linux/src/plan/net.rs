@@ -31,6 +31,9 @@ use stockade_core::spec::{NetworkMode, Spec};
 /// The name of the environment's end of a private link.
 pub const INSIDE_IFNAME: &str = "eth0";
 
+/// How every host end stockade makes begins (see [`veth_names`]); undo deletes no other.
+pub const HOST_IFNAME_PREFIX: &str = "sk-";
+
 /// The longest interface name Linux accepts, in bytes (`IFNAMSIZ` less the NUL).
 pub const MAX_IFNAME: usize = 15;
 
@@ -193,7 +196,7 @@ pub fn veth_names(name: &str) -> (String, String) {
     let prefix: String = name.chars().take(4).collect();
     let hash = fnv1a64(name.as_bytes()) & 0x0fff_ffff;
     (
-        format!("sk-{prefix}-{hash:07x}"),
+        format!("{HOST_IFNAME_PREFIX}{prefix}-{hash:07x}"),
         format!("sp-{prefix}-{hash:07x}"),
     )
 }

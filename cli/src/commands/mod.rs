@@ -3,6 +3,7 @@
 pub mod check;
 pub mod create;
 pub mod delete;
+pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod import;
@@ -35,6 +36,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(&args, cli.root.as_deref()),
         Command::Import(args) => import::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Diff(args) => diff::run(&args, &store),
         Command::Portability => {
             print!("{}", stockade_core::portability::markdown());
             Ok(ExitCode::SUCCESS)
@@ -63,7 +65,8 @@ pub fn lifecycle<R: stockade_core::backend::Runtime>(
         | Command::Plan(_)
         | Command::Portability
         | Command::Import(_)
-        | Command::Export(_) => {
+        | Command::Export(_)
+        | Command::Diff(_) => {
             unreachable!("dispatch handles the commands that need no runtime")
         }
     }
