@@ -96,6 +96,25 @@ pub trait Backend {
     fn plan(&self, spec: &Spec, ctx: &PlanContext) -> Result<Self::Plan, Self::Error>;
 }
 
+/// What an environment uses now, the same figures on every OS (`stockade stats`). A figure
+/// the host cannot give is `None`; a limit that is not set is `None` too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Stats {
+    /// Memory in use, in bytes (Linux: cgroup memory, page cache included; FreeBSD:
+    /// resident memory).
+    pub memory_current: Option<u64>,
+    /// The most memory in use at once since the environment was created, in bytes.
+    pub memory_peak: Option<u64>,
+    /// The memory limit in force, in bytes (`limits.memory`).
+    pub memory_limit: Option<u64>,
+    /// CPU time used by all its processes, in microseconds.
+    pub cpu_usec: Option<u64>,
+    /// Processes (Linux: tasks) in it now.
+    pub pids_current: Option<u64>,
+    /// The process limit in force (`limits.processes`).
+    pub pids_limit: Option<u64>,
+}
+
 /// How `create` connects the environment's standard streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stdio {
@@ -175,6 +194,9 @@ pub trait Runtime: Backend {
         name: &str,
         force: bool,
     ) -> Result<(), Self::Error>;
+
+    /// What the environment uses now (memory, CPU time, processes) and its limits.
+    fn stats(&self, store: &crate::state::StateStore, name: &str) -> Result<Stats, Self::Error>;
 
     /// The environment's state, with its status refreshed from the kernel.
     fn state(

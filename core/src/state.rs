@@ -103,6 +103,10 @@ pub struct State {
     pub exit: Option<Exit>,
     /// Kernel objects made, in the order made.
     pub resources: Vec<Resource>,
+    /// What the backend could not do as asked and why, when that is not an error (a limit
+    /// file the kernel lacks, say); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Errors of the state store.
@@ -285,6 +289,7 @@ impl State {
             spec,
             exit: None,
             resources: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }

@@ -38,7 +38,55 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// The portable figures (`stockade stats`): memory and processes from racct, CPU time
+    /// from `cputime` (whole seconds: racct counts no finer), and the limits in force,
+    /// which are the spec's (the rctl rules deny exactly at them). racct keeps no peak.
+    pub fn portable(
+        &self,
+        memory_limit: Option<u64>,
+        pids_limit: Option<u64>,
+    ) -> stockade_core::backend::Stats {
+        stockade_core::backend::Stats {
+            memory_current: self.memory_bytes,
+            memory_peak: None,
+            memory_limit,
+            cpu_usec: self
+                .usage
+                .get("cputime")
+                .map(|s| s.saturating_mul(1_000_000)),
+            pids_current: self.processes,
+            pids_limit,
+        }
+    }
+}
+
 /// The current resource use of the jail named `name`.
 pub fn stats<K: Kernel + ?Sized>(kernel: &mut K, name: &str) -> KResult<Stats> {
     Ok(Stats::from_usage(kernel.racct_usage(name)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portable_figures_from_racct() {
+        let usage: Usage = [("memoryuse", 4096), ("maxproc", 2), ("cputime", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let p = Stats::from_usage(usage).portable(Some(1 << 26), None);
+        assert_eq!(
+            p,
+            stockade_core::backend::Stats {
+                memory_current: Some(4096),
+                memory_peak: None,
+                memory_limit: Some(1 << 26),
+                cpu_usec: Some(3_000_000),
+                pids_current: Some(2),
+                pids_limit: None,
+            }
+        );
+    }
 }

@@ -30,7 +30,9 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use stockade_core::backend::{CgroupVersion, CreateOptions, PlanContext, Runtime, Stdio};
+use stockade_core::backend::{
+    CgroupVersion, CreateOptions, PlanContext, Runtime, Stats as PortableStats, Stdio,
+};
 use stockade_core::state::{Entry, Exit, Resource, State, StateStore, Status};
 use stockade_core::Spec;
 
@@ -75,6 +77,13 @@ impl Runtime for FreebsdBackend {
         let pid = state.pid.unwrap_or(0);
         proc::kill(pid, sig).map_err(RuntimeError::sys(format!("kill {pid} with signal {sig}")))?;
         Ok(())
+    }
+
+    fn stats(&self, store: &StateStore, name: &str) -> Result<PortableStats, Error> {
+        let state = store.peek(name).map_err(RuntimeError::from)?;
+        let limit = |key: &str| state.spec["limits"][key].as_u64();
+        let usage = FreebsdBackend::stats(self, store, name)?;
+        Ok(usage.portable(limit("memory"), limit("processes")))
     }
 
     fn stop(&self, store: &StateStore, name: &str, grace: Duration) -> Result<(), Error> {

@@ -3,7 +3,9 @@
 //!
 //! - [`sys`]: the raw system calls nix lacks — the only module allowed `unsafe`;
 //! - [`proc`]: process identity from procfs (start times against PID reuse);
-//! - [`cgroup`]: the environment's control groups, limits, kill and removal;
+//! - [`cgroup`]: the environment's control groups (placement, limits, device policy,
+//!   usage figures), kill and removal;
+//! - [`rlimit`]: resource limits, checked before anything is made, set in the child;
 //! - [`rootfs`]: the mount steps, pivot_root, masked paths, inside the new mount namespace;
 //! - [`layer`]: the host side of a copy-on-write root (checks, upper and work folders);
 //! - [`process`]: identity, capabilities, no_new_privs, rlimits, exec with 126/127;
@@ -21,6 +23,7 @@ pub mod layer;
 pub mod net;
 pub mod proc;
 pub mod process;
+pub mod rlimit;
 pub mod rootfs;
 pub mod runtime;
 pub mod seccomp;

@@ -192,6 +192,9 @@ pub enum ProcessError {
     /// The seccomp filter.
     #[error(transparent)]
     Seccomp(#[from] seccomp::SeccompError),
+    /// A resource limit.
+    #[error(transparent)]
+    Rlimit(#[from] super::rlimit::RlimitError),
     /// A string with a NUL byte.
     #[error("{0:?} contains a NUL byte")]
     Nul(String),
@@ -296,13 +299,11 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
 /// the pivot; everything it changes is per process and is inherited by the command.
 pub fn drop_privileges(cfg: &ProcessConfig, ids: Ids) -> Result<(), ProcessError> {
     for (name, soft, hard) in &cfg.rlimits {
-        let resource = match name.as_str() {
-            "RLIMIT_NOFILE" => nix::sys::resource::Resource::RLIMIT_NOFILE,
-            "RLIMIT_NPROC" => nix::sys::resource::Resource::RLIMIT_NPROC,
-            "RLIMIT_CORE" => nix::sys::resource::Resource::RLIMIT_CORE,
-            other => return Err(ProcessError::Unknown(format!("rlimit {other}"))),
-        };
-        nix::sys::resource::setrlimit(resource, *soft, *hard).map_err(privilege(name))?;
+        super::rlimit::set(&crate::plan::rlimit::Rlimit {
+            resource: name.clone(),
+            soft: *soft,
+            hard: *hard,
+        })?;
     }
 
     let set = |names: &[String]| -> Result<caps::CapsHashSet, ProcessError> {

@@ -36,7 +36,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
-use stockade_core::backend::{CgroupVersion, CreateOptions, PlanContext, Runtime, Stdio};
+use stockade_core::backend::{CgroupVersion, CreateOptions, PlanContext, Runtime, Stats, Stdio};
 use stockade_core::spec::Spec;
 use stockade_core::state::{Entry, Exit, Resource, State, StateError, StateStore, Status};
 
@@ -63,12 +63,15 @@ pub enum RuntimeError {
     /// A cgroup operation.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
-    /// A network step, or deleting a host interface.
-    #[error(transparent)]
-    Net(#[from] NetError),
     /// The writable layer of a copy-on-write root.
     #[error(transparent)]
     Layer(#[from] super::layer::LayerError),
+    /// A resource limit the process could not be given.
+    #[error(transparent)]
+    Rlimit(#[from] super::rlimit::RlimitError),
+    /// A network step, or deleting a host interface.
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// A system call or file operation of the creator.
     #[error("{what}: {source}")]
     Sys {
@@ -180,6 +183,10 @@ impl Runtime for LinuxBackend {
         Ok(delete(store, name, force)?)
     }
 
+    fn stats(&self, store: &StateStore, name: &str) -> Result<Stats, Error> {
+        Ok(stats(store, name)?)
+    }
+
     fn state(&self, store: &StateStore, name: &str) -> Result<State, Error> {
         Ok(refresh(store, name)?)
     }
@@ -217,6 +224,8 @@ pub fn create(
     foreground: bool,
 ) -> Result<Created, RuntimeError> {
     let plan = plan_for(backend, spec, store)?;
+    // Before anything is made: a limit the process could not be given fails here.
+    super::rlimit::preflight(&plan.rlimits)?;
     let spec_json = serde_json::to_value(spec).map_err(|e| RuntimeError::Sys {
         what: "serialise the spec".into(),
         source: io::Error::other(e),
@@ -271,27 +280,40 @@ fn create_in(
     let mountinfo =
         fs::read_to_string("/proc/self/mountinfo").map_err(sys_err("/proc/self/mountinfo"))?;
     let hierarchies = cgroup::hierarchies(&mountinfo);
-    let folders = cgroup::folders(&plan.cgroup, &hierarchies)?;
+    let caller = cgroup::place::Caller::read(Path::new("/"))?;
+    let base = |h: &cgroup::Hierarchy| {
+        cgroup::place::base_for(h, &hierarchies, &caller, &cgroup::place::is_delegated)
+    };
+    let folders = cgroup::folders(&plan.cgroup, &hierarchies, &base)?;
     for folder in &folders {
         entry.record(Resource::Cgroup {
-            path: folder.clone(),
+            path: folder.path.clone(),
         })?;
         crash_point("cgroup");
-        cgroup::make(folder, &plan.cgroup, &hierarchies)?;
+        cgroup::make(folder, &plan.cgroup)?;
         crash_point("cgroup-made");
     }
-    cgroup::write_limits(&plan.cgroup, &folders, &hierarchies)?;
+    let skipped = cgroup::write_limits(&plan.cgroup, &folders, &hierarchies)?;
+    if !skipped.is_empty() {
+        entry.state.notes.extend(skipped);
+        entry.save()?;
+    }
     let cgroup_fd = match plan.cgroup.version {
-        CgroupVersion::V2 => Some(
-            nix::fcntl::open(
-                &folders[0],
+        CgroupVersion::V2 => {
+            let dir = &folders[0].path;
+            let fd = nix::fcntl::open(
+                dir,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(nix_err(format!("{}", folders[0].display())))?,
-        ),
+            .map_err(nix_err(format!("{}", dir.display())))?;
+            // Before the first process is born in it: the policy holds from its start.
+            cgroup::device::attach(&plan.cgroup.devices, fd.as_fd(), dir)?;
+            Some(fd)
+        }
         CgroupVersion::V1 => None,
     };
+    let folders: Vec<PathBuf> = folders.into_iter().map(|f| f.path).collect();
 
     let fifo = if opts.start {
         None
@@ -545,10 +567,11 @@ pub fn wait_foreground(
         }
     };
     let reason = report.and_then(spawn::read_report);
-    spawn::exit_of(status, reason).ok_or_else(|| RuntimeError::Sys {
+    let exit = spawn::exit_of(status, reason).ok_or_else(|| RuntimeError::Sys {
         what: format!("wait for {pid}"),
         source: io::Error::other(format!("unexpected status {status:?}")),
-    })
+    })?;
+    Ok(cgroup::usage::annotate(exit, folders))
 }
 
 fn kill_all(pid: Pid, folders: &[PathBuf]) {
@@ -558,7 +581,15 @@ fn kill_all(pid: Pid, folders: &[PathBuf]) {
     }
 }
 
-fn cgroup_folders(state: &State) -> Vec<PathBuf> {
+/// What the environment uses now, from its recorded cgroup folders (see
+/// [`cgroup::usage`]). Works while it runs and after it stopped, until `delete`.
+fn stats(store: &StateStore, name: &str) -> Result<Stats, RuntimeError> {
+    let state = store.peek(name)?;
+    Ok(cgroup::usage::read(&cgroup_folders(&state))?)
+}
+
+/// The cgroup folders recorded for an environment.
+pub fn cgroup_folders(state: &State) -> Vec<PathBuf> {
     state
         .resources
         .iter()

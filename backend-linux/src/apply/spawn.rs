@@ -222,6 +222,8 @@ fn run_monitor(pid: Pid, report_r: OwnedFd, m: MonitorArgs) -> ! {
     let exit = status.and_then(|s| exit_of(s, reason));
     if let Ok(mut entry) = m.store.open(&m.name, true) {
         if entry.state.pid == Some(pid.as_raw()) {
+            let folders = super::runtime::cgroup_folders(&entry.state);
+            let exit = exit.map(|e| super::cgroup::usage::annotate(e, &folders));
             entry.state.status = Status::Stopped;
             entry.state.exit = exit;
             let _ = entry.save();

@@ -127,14 +127,16 @@ pub fn interface_up(name: &CStr) -> io::Result<()> {
     for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
         *dst = *src as libc::c_char;
     }
+    // The request number's type differs between glibc (c_ulong) and musl (c_int).
     // SAFETY: `req` is a valid ifreq naming the interface, alive across the call; `sock`
     // is an open socket.
-    ret(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } as libc::c_long)?;
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) };
+    ret(rc as libc::c_long)?;
     // SAFETY: after SIOCGIFFLAGS the union holds the flags.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: as above; the request now carries the new flags.
-    ret(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } as libc::c_long)
-        .map(drop)
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) };
+    ret(rc as libc::c_long).map(drop)
 }
 
 /// Opens a pidfd for `pid` (`pidfd_open(2)`): readable once the process exits, and never
@@ -252,6 +254,130 @@ pub fn dup_onto_stdio(fd: BorrowedFd<'_>, target: i32) -> io::Result<()> {
     // SAFETY: `fd` is open for the call; `target` is a standard stream number, which every
     // process owns by convention, so replacing it invalidates no Rust-owned fd.
     ret(unsafe { libc::dup2(fd.as_raw_fd(), target) } as libc::c_long).map(drop)
+}
+
+/// One eBPF instruction (`struct bpf_insn`, linux/bpf.h): opcode, destination and source
+/// registers (4 bits each, destination low), a signed offset and a signed immediate.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BpfInsn {
+    /// The opcode.
+    pub code: u8,
+    /// `dst_reg` in the low nibble, `src_reg` in the high one.
+    pub regs: u8,
+    /// Jump offset or memory offset.
+    pub off: i16,
+    /// Immediate value.
+    pub imm: i32,
+}
+
+/// `BPF_PROG_LOAD` (linux/bpf.h `enum bpf_cmd`).
+const BPF_PROG_LOAD: libc::c_long = 5;
+/// `BPF_PROG_ATTACH`.
+const BPF_PROG_ATTACH: libc::c_long = 8;
+
+/// The `BPF_PROG_LOAD` member of `union bpf_attr`, up to `expected_attach_type` (72
+/// bytes, no implicit padding); the kernel zero-fills the rest of its newer versions.
+#[repr(C)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// The `BPF_PROG_ATTACH` member of `union bpf_attr`.
+#[repr(C)]
+struct ProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+}
+
+/// Loads an eBPF program (`bpf(2)` `BPF_PROG_LOAD`) of `prog_type` expecting
+/// `attach_type`. With `log` non-empty the verifier writes its log there (NUL-terminated);
+/// a log too small for it makes the load fail with `ENOSPC`.
+pub fn bpf_prog_load(
+    prog_type: u32,
+    attach_type: u32,
+    insns: &[BpfInsn],
+    license: &CStr,
+    name: &str,
+    log: &mut [u8],
+) -> io::Result<OwnedFd> {
+    let mut prog_name = [0u8; 16];
+    for (dst, src) in prog_name.iter_mut().take(15).zip(name.bytes()) {
+        *dst = src;
+    }
+    let attr = ProgLoadAttr {
+        prog_type,
+        insn_cnt: u32::try_from(insns.len())
+            .map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: u32::from(!log.is_empty()),
+        log_size: u32::try_from(log.len()).unwrap_or(u32::MAX),
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            log.as_mut_ptr() as u64
+        },
+        kern_version: 0,
+        prog_flags: 0,
+        prog_name,
+        prog_ifindex: 0,
+        expected_attach_type: attach_type,
+    };
+    // SAFETY: `attr` lives across the call and its size is passed; the pointers in it
+    // (`insns`, `license` — NUL-terminated —, `log`) are valid for the lengths given for
+    // the call's duration, and the kernel writes only within `log`'s `log_size` bytes.
+    let fd = ret(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &attr as *const ProgLoadAttr,
+            std::mem::size_of::<ProgLoadAttr>(),
+        )
+    })?;
+    // SAFETY: on success BPF_PROG_LOAD returns a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Attaches a loaded program to the cgroup `target` (`bpf(2)` `BPF_PROG_ATTACH`).
+pub fn bpf_prog_attach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+    flags: u32,
+) -> io::Result<()> {
+    let attr = ProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        attach_flags: flags,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: `attr` lives across the call and its size is passed; both fds are open for
+    // the call's duration (borrowed).
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const ProgAttachAttr,
+            std::mem::size_of::<ProgAttachAttr>(),
+        )
+    })
+    .map(drop)
 }
 
 /// The value of extended attribute `name` of `path` (`getxattr(2)`), `None` when the file

@@ -1,13 +1,24 @@
 //! The environment's control groups (cgroups(7)): finding the hierarchies in
 //! `/proc/self/mountinfo` (proc(5)), making the environment's folder in each, writing the
-//! plan's limit files, placing its first process, and on delete killing what is left and
-//! removing the folders.
+//! plan's limit files, installing the device policy, placing its first process, reading
+//! what it uses, and on delete killing what is left and removing the folders.
 //!
-//! On v2 there is one folder under the cgroup2 mount, and the controllers the plan needs
-//! are enabled in `cgroup.subtree_control` of each ancestor. On v1 (including hybrid hosts
-//! where a controller-less cgroup2 sits at `/sys/fs/cgroup/unified`) there is one folder per
-//! controller hierarchy the plan writes to; every hierarchy sees every process, so killing
-//! through any one of them reaches all of the environment's processes.
+//! On v2 there is one folder under the cgroup2 mount, and the controllers are enabled in
+//! `cgroup.subtree_control` of each ancestor from the base down. On v1 (including hybrid
+//! hosts where a cgroup2 with few or no controllers sits at `/sys/fs/cgroup/unified`)
+//! there is one folder per controller hierarchy the plan writes to, plus the accounting
+//! hierarchies `stats` reads ([`ACCOUNTING`]) when mounted; every hierarchy sees every
+//! process, so killing through any one of them reaches all of the environment's
+//! processes.
+//!
+//! - [`place`]: below which folder of each hierarchy (the root, or a systemd-delegated
+//!   cgroup);
+//! - [`device`]: the v2 device policy as a `BPF_PROG_TYPE_CGROUP_DEVICE` program;
+//! - [`usage`]: `stats` figures and the out-of-memory verdict of an exit.
+
+pub mod device;
+pub mod place;
+pub mod usage;
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -46,6 +57,50 @@ pub enum CgroupError {
         /// The cgroup folder.
         path: PathBuf,
     },
+    /// Under systemd, the caller's cgroup is not delegated (see [`place`]).
+    #[error(
+        "stockade runs under systemd, in cgroup {}, which systemd has not delegated: \
+         cgroups made there would be fought over by systemd. Run stockade in a delegated \
+         scope: `systemd-run --scope -p Delegate=yes stockade ...`",
+        cgroup.display()
+    )]
+    NotDelegated {
+        /// The caller's cgroup folder.
+        cgroup: PathBuf,
+    },
+    /// On v2, a controller the plan needs is not offered to the base cgroup.
+    #[error(
+        "cgroup controller {controller:?} is not available in {} (its cgroup.controllers \
+         lacks it): enable it in the parent's cgroup.subtree_control (under systemd: \
+         Delegate=yes, or Delegate={controller}), or remove the limit that needs it",
+        base.display()
+    )]
+    NotAvailable {
+        /// The controller.
+        controller: String,
+        /// The cgroup it should be available in.
+        base: PathBuf,
+    },
+    /// The v2 device program could not be loaded or attached.
+    #[error("{}: the device policy: {what}: {source}{log}", path.display())]
+    Device {
+        /// The environment's cgroup.
+        path: PathBuf,
+        /// The step (load, attach).
+        what: &'static str,
+        /// The cause.
+        source: io::Error,
+        /// The verifier's log, if any (starts with a newline).
+        log: String,
+    },
+    /// A cgroup file holds something else than expected.
+    #[error("{}: unexpected content {text:?}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What it holds.
+        text: String,
+    },
 }
 
 trait At<T> {
@@ -68,9 +123,18 @@ pub struct Hierarchy {
     pub mount: PathBuf,
     /// v1: the controllers it carries (`memory`, `cpu`, `cpuacct`...); empty for v2.
     pub controllers: Vec<String>,
+    /// v1: the name of a named hierarchy (`systemd` for `name=systemd`).
+    pub name: Option<String>,
     /// True for cgroup2.
     pub unified: bool,
 }
+
+/// v1 hierarchies an environment joins even without a limit there, when mounted, so that
+/// `stats` can read its memory, CPU time and process count.
+pub const ACCOUNTING: &[&str] = &["memory", "cpuacct", "pids"];
+
+/// v2 controllers enabled for every environment when available, for the same reason.
+pub const V2_ACCOUNTING: &[&str] = &["cpu", "memory", "pids"];
 
 /// The cgroup hierarchies in a mountinfo text.
 pub fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
@@ -88,15 +152,20 @@ pub fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
                 "cgroup2" => Some(Hierarchy {
                     mount,
                     controllers: Vec::new(),
+                    name: None,
                     unified: true,
                 }),
                 "cgroup" => Some(Hierarchy {
                     mount,
                     controllers: options
                         .split(',')
-                        .filter(|o| *o != "rw" && *o != "ro" && !o.contains('='))
+                        .filter(|o| crate::probe::V1_CONTROLLERS.contains(o))
                         .map(str::to_string)
                         .collect(),
+                    name: options
+                        .split(',')
+                        .find_map(|o| o.strip_prefix("name="))
+                        .map(str::to_string),
                     unified: false,
                 }),
                 _ => None,
@@ -105,10 +174,37 @@ pub fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
         .collect()
 }
 
-/// The environment's cgroup folders (absolute), in the order they are made: for v2 one,
-/// for v1 one per hierarchy the plan's controllers live in (never twice for co-mounted
-/// controllers like `cpu,cpuacct`).
-pub fn folders(plan: &CgroupPlan, mounted: &[Hierarchy]) -> Result<Vec<PathBuf>, CgroupError> {
+/// One environment cgroup folder: where it is, and the base it was made below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    /// The folder (absolute).
+    pub path: PathBuf,
+    /// The folder `stockade/<name>` is made below: the hierarchy root, or a delegated
+    /// cgroup (see [`place`]).
+    pub base: PathBuf,
+    /// The base is the hierarchy's root (exempt from v2's "no internal processes" rule).
+    pub at_root: bool,
+}
+
+/// The environment's cgroup folders, in the order they are made: for v2 one, for v1 one
+/// per hierarchy the plan's controllers live in, then the [`ACCOUNTING`] ones mounted
+/// (never twice for co-mounted controllers like `cpu,cpuacct`). `base` places each
+/// (see [`place::base_for`]).
+pub fn folders(
+    plan: &CgroupPlan,
+    mounted: &[Hierarchy],
+    base: &dyn Fn(&Hierarchy) -> Result<PathBuf, CgroupError>,
+) -> Result<Vec<Folder>, CgroupError> {
+    let folder = |h: &Hierarchy| -> Result<Folder, CgroupError> {
+        let relative = base(h)?;
+        let at_root = relative.as_os_str().is_empty();
+        let base = h.mount.join(relative);
+        Ok(Folder {
+            path: base.join(&plan.path),
+            base,
+            at_root,
+        })
+    };
     match plan.version {
         CgroupVersion::V2 => {
             let h = mounted
@@ -118,30 +214,27 @@ pub fn folders(plan: &CgroupPlan, mounted: &[Hierarchy]) -> Result<Vec<PathBuf>,
                     controller: "cgroup2".into(),
                     version: plan.version,
                 })?;
-            Ok(vec![h.mount.join(&plan.path)])
+            Ok(vec![folder(h)?])
         }
         CgroupVersion::V1 => {
-            let mut out: Vec<PathBuf> = Vec::new();
-            let mut wanted = plan.controllers.clone();
-            // A hierarchy every process is in, to find and kill them all even when the
-            // plan has no limit: `pids` when mounted (cheap), else the first needed.
-            if mounted
-                .iter()
-                .any(|h| h.controllers.iter().any(|c| c == "pids"))
-            {
-                wanted.push("pids".into());
-            }
-            for controller in &wanted {
-                let h = mounted
+            let mut out: Vec<Folder> = Vec::new();
+            let needed = plan.controllers.iter().map(|c| (c.as_str(), true));
+            let extra = ACCOUNTING.iter().map(|c| (*c, false));
+            for (controller, required) in needed.chain(extra) {
+                let Some(h) = mounted
                     .iter()
-                    .find(|h| !h.unified && h.controllers.contains(controller))
-                    .ok_or_else(|| CgroupError::NoHierarchy {
-                        controller: controller.clone(),
-                        version: plan.version,
-                    })?;
-                let dir = h.mount.join(&plan.path);
-                if !out.contains(&dir) {
-                    out.push(dir);
+                    .find(|h| !h.unified && h.controllers.iter().any(|c| c == controller))
+                else {
+                    if required {
+                        return Err(CgroupError::NoHierarchy {
+                            controller: controller.to_string(),
+                            version: plan.version,
+                        });
+                    }
+                    continue;
+                };
+                if !out.iter().any(|f| f.path.starts_with(&h.mount)) {
+                    out.push(folder(h)?);
                 }
             }
             Ok(out)
@@ -151,51 +244,95 @@ pub fn folders(plan: &CgroupPlan, mounted: &[Hierarchy]) -> Result<Vec<PathBuf>,
 
 /// The folder that holds `controller`'s files among `folders`.
 fn folder_for<'a>(
-    folders: &'a [PathBuf],
+    folders: &'a [Folder],
     mounted: &[Hierarchy],
     controller: Option<&str>,
 ) -> Option<&'a PathBuf> {
     match controller {
-        None => folders.first(),
-        Some(c) => folders.iter().find(|f| {
-            mounted
-                .iter()
-                .any(|h| f.starts_with(&h.mount) && h.controllers.iter().any(|x| x == c))
-        }),
+        None => folders.first().map(|f| &f.path),
+        Some(c) => folders
+            .iter()
+            .find(|f| {
+                mounted.iter().any(|h| {
+                    !h.unified
+                        && f.path.starts_with(&h.mount)
+                        && h.controllers.iter().any(|x| x == c)
+                })
+            })
+            .map(|f| &f.path),
     }
 }
 
-/// Makes one cgroup folder (and the shared `stockade` parent). On v2 first enables the
-/// plan's controllers for the children of each ancestor.
-pub fn make(folder: &Path, plan: &CgroupPlan, mounted: &[Hierarchy]) -> Result<(), CgroupError> {
-    if let Some(parent) = folder.parent() {
+/// Makes one cgroup folder (and the shared `stockade` parent). On v2 first enables, in
+/// `cgroup.subtree_control` of the base and of `stockade/`, the plan's controllers (an
+/// error when the base is not offered one) and the [`V2_ACCOUNTING`] ones it is offered.
+pub fn make(folder: &Folder, plan: &CgroupPlan) -> Result<(), CgroupError> {
+    let Some(parent) = folder.path.parent() else {
+        return Err(CgroupError::Io {
+            path: folder.path.clone(),
+            source: io::Error::from(io::ErrorKind::InvalidInput),
+        });
+    };
+    if plan.version == CgroupVersion::V2 {
+        enable_controllers(folder, parent, plan)?;
+    }
+    // Another environment's delete may remove the shared parent between the two calls:
+    // make it again then.
+    for _ in 0..3 {
         fs::create_dir_all(parent).at(parent)?;
-        if plan.version == CgroupVersion::V2 && !plan.controllers.is_empty() {
-            let mount = mounted
-                .iter()
-                .find(|h| h.unified && folder.starts_with(&h.mount))
-                .map(|h| h.mount.clone());
-            if let Some(mount) = mount {
-                let enable: String = plan.controllers.iter().map(|c| format!("+{c} ")).collect();
-                for dir in [mount.as_path(), parent] {
-                    let file = dir.join("cgroup.subtree_control");
-                    write_file(&file, enable.trim_end())?;
-                }
-            }
+        match fs::create_dir(&folder.path) {
+            // A crashed create of the same name left it: reuse it (it is ours by name).
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).at(&folder.path),
         }
     }
-    match fs::create_dir(folder) {
-        Ok(()) => Ok(()),
-        // A crashed create of the same name left it: reuse it (it is ours by name).
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).at(folder),
+    Err(io::Error::from(io::ErrorKind::NotFound)).at(&folder.path)
+}
+
+fn enable_controllers(
+    folder: &Folder,
+    parent: &Path,
+    plan: &CgroupPlan,
+) -> Result<(), CgroupError> {
+    let offered_file = folder.base.join("cgroup.controllers");
+    let offered = fs::read_to_string(&offered_file).at(&offered_file)?;
+    let offered: Vec<&str> = offered.split_whitespace().collect();
+    if let Some(missing) = plan
+        .controllers
+        .iter()
+        .find(|c| !offered.contains(&c.as_str()))
+    {
+        return Err(CgroupError::NotAvailable {
+            controller: missing.clone(),
+            base: folder.base.clone(),
+        });
     }
+    let mut enable: Vec<&str> = plan.controllers.iter().map(String::as_str).collect();
+    enable.extend(V2_ACCOUNTING.iter().filter(|c| offered.contains(c)));
+    enable.sort();
+    enable.dedup();
+    if enable.is_empty() {
+        return Ok(());
+    }
+    let line: Vec<String> = enable.iter().map(|c| format!("+{c}")).collect();
+    let line = line.join(" ");
+    if !folder.at_root {
+        // A delegated cgroup that holds stockade itself: move out of the way first.
+        place::vacate(&folder.base)?;
+    }
+    fs::create_dir_all(parent).at(parent)?;
+    for dir in [folder.base.as_path(), parent] {
+        write_file(&dir.join("cgroup.subtree_control"), &line)?;
+    }
+    Ok(())
 }
 
 /// Writes the plan's limit files; returns the optional ones skipped (file absent) with why.
 pub fn write_limits(
     plan: &CgroupPlan,
-    folders: &[PathBuf],
+    folders: &[Folder],
     mounted: &[Hierarchy],
 ) -> Result<Vec<String>, CgroupError> {
     let mut skipped = Vec::new();
@@ -212,7 +349,13 @@ pub fn write_limits(
             Err(CgroupError::Io { source, .. })
                 if !w.required && source.kind() == io::ErrorKind::NotFound =>
             {
-                skipped.push(format!("{}: the kernel does not account swap", w.file));
+                skipped.push(format!(
+                    "{}: {} is absent because the kernel does not account swap \
+                     (CONFIG_MEMCG_SWAP off, or booted with swapaccount=0): swap is not \
+                     limited, so the environment may use swap beyond limits.memory",
+                    file.display(),
+                    w.file
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -221,8 +364,9 @@ pub fn write_limits(
 }
 
 /// Moves `pid` into every folder (writes it to `cgroup.procs`).
-pub fn add_process(folders: &[PathBuf], pid: i32) -> Result<(), CgroupError> {
+pub fn add_process<P: AsRef<Path>>(folders: &[P], pid: i32) -> Result<(), CgroupError> {
     for dir in folders {
+        let dir = dir.as_ref();
         write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
     }
     Ok(())
@@ -290,7 +434,7 @@ pub fn destroy(folder: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
+pub(crate) fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
     let mut f = fs::OpenOptions::new().write(true).open(path).at(path)?;
     f.write_all(value.as_bytes()).at(path)
 }
@@ -325,31 +469,164 @@ mod tests {
         }
     }
 
+    fn at_root(_: &Hierarchy) -> Result<PathBuf, CgroupError> {
+        Ok(PathBuf::new())
+    }
+
+    fn paths(f: &[Folder]) -> Vec<&Path> {
+        f.iter().map(|f| f.path.as_path()).collect()
+    }
+
     #[test]
     fn hybrid_host_uses_one_folder_per_hierarchy() {
         let h = hierarchies(HYBRID);
         assert_eq!(h.len(), 6);
-        let f = folders(&plan(CgroupVersion::V1, &["cpu", "cpuacct", "devices"]), &h).unwrap();
+        assert_eq!(h[4].name.as_deref(), Some("systemd"));
+        assert!(h[4].controllers.is_empty(), "{:?}", h[4]);
+        let f = folders(
+            &plan(CgroupVersion::V1, &["cpu", "cpuacct", "devices"]),
+            &h,
+            &at_root,
+        )
+        .unwrap();
+        // The planned hierarchies, then memory and pids for stats (cpuacct is co-mounted).
         assert_eq!(
-            f,
+            paths(&f),
             [
-                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/stockade/web"),
-                PathBuf::from("/sys/fs/cgroup/devices/stockade/web"),
-                PathBuf::from("/sys/fs/cgroup/pids/stockade/web"),
+                Path::new("/sys/fs/cgroup/cpu,cpuacct/stockade/web"),
+                Path::new("/sys/fs/cgroup/devices/stockade/web"),
+                Path::new("/sys/fs/cgroup/memory/stockade/web"),
+                Path::new("/sys/fs/cgroup/pids/stockade/web"),
             ]
         );
+        assert!(f.iter().all(|f| f.at_root));
+        assert_eq!(f[2].base, Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(
             folder_for(&f, &h, Some("cpu")).unwrap(),
             Path::new("/sys/fs/cgroup/cpu,cpuacct/stockade/web")
         );
-        let v2 = folders(&plan(CgroupVersion::V2, &[]), &h).unwrap();
-        assert_eq!(v2, [PathBuf::from("/sys/fs/cgroup/unified/stockade/web")]);
+        let v2 = folders(&plan(CgroupVersion::V2, &[]), &h, &at_root).unwrap();
+        assert_eq!(
+            paths(&v2),
+            [Path::new("/sys/fs/cgroup/unified/stockade/web")]
+        );
     }
 
     #[test]
     fn missing_controller_is_named() {
         let h = hierarchies(HYBRID);
-        let err = folders(&plan(CgroupVersion::V1, &["hugetlb"]), &h).unwrap_err();
+        let err = folders(&plan(CgroupVersion::V1, &["hugetlb"]), &h, &at_root).unwrap_err();
         assert!(err.to_string().contains("hugetlb"), "{err}");
+    }
+
+    #[test]
+    fn folders_go_below_the_placement_base() {
+        let h = hierarchies(HYBRID);
+        let base = |h: &Hierarchy| -> Result<PathBuf, CgroupError> {
+            Ok(if h.controllers == ["memory"] {
+                PathBuf::from("system.slice/x.scope")
+            } else {
+                PathBuf::new()
+            })
+        };
+        let f = folders(&plan(CgroupVersion::V1, &["memory"]), &h, &base).unwrap();
+        assert_eq!(
+            f[0].path,
+            Path::new("/sys/fs/cgroup/memory/system.slice/x.scope/stockade/web")
+        );
+        assert!(!f[0].at_root);
+        assert!(f[1].at_root);
+        let refuse = |_: &Hierarchy| -> Result<PathBuf, CgroupError> {
+            Err(CgroupError::NotDelegated {
+                cgroup: "/x".into(),
+            })
+        };
+        assert!(matches!(
+            folders(&plan(CgroupVersion::V2, &[]), &h, &refuse),
+            Err(CgroupError::NotDelegated { .. })
+        ));
+    }
+
+    /// A v2 hierarchy root as a fixture: the files `make` reads and writes.
+    fn v2_root(offered: &str) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        fs::write(root.path().join("cgroup.controllers"), offered).unwrap();
+        fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
+        fs::create_dir(root.path().join("stockade")).unwrap();
+        fs::write(root.path().join("stockade/cgroup.subtree_control"), "").unwrap();
+        root
+    }
+
+    #[test]
+    fn v2_make_enables_planned_and_accounting_controllers() {
+        let root = v2_root("cpuset cpu io memory pids\n");
+        let folder = Folder {
+            path: root.path().join("stockade/web"),
+            base: root.path().to_path_buf(),
+            at_root: true,
+        };
+        make(&folder, &plan(CgroupVersion::V2, &["io", "memory"])).unwrap();
+        assert!(folder.path.is_dir());
+        for dir in [root.path(), &root.path().join("stockade")] {
+            assert_eq!(
+                fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap(),
+                "+cpu +io +memory +pids"
+            );
+        }
+        // Made again after a crash: reused.
+        make(&folder, &plan(CgroupVersion::V2, &["io", "memory"])).unwrap();
+    }
+
+    #[test]
+    fn v2_make_names_a_controller_the_base_lacks() {
+        let root = v2_root("cpu pids\n");
+        let folder = Folder {
+            path: root.path().join("stockade/web"),
+            base: root.path().to_path_buf(),
+            at_root: true,
+        };
+        let err = make(&folder, &plan(CgroupVersion::V2, &["memory"])).unwrap_err();
+        assert!(matches!(err, CgroupError::NotAvailable { .. }), "{err:?}");
+        assert!(err.to_string().contains("\"memory\""), "{err}");
+        assert!(!folder.path.exists());
+    }
+
+    #[test]
+    fn write_limits_skips_absent_swap_files_and_says_why() {
+        let root = v2_root("memory\n");
+        let folder = Folder {
+            path: root.path().join("stockade/web"),
+            base: root.path().to_path_buf(),
+            at_root: true,
+        };
+        fs::create_dir(&folder.path).unwrap();
+        fs::write(folder.path.join("memory.max"), "").unwrap();
+        let mut p = plan(CgroupVersion::V2, &["memory"]);
+        p.writes = vec![
+            CgroupWrite {
+                controller: None,
+                file: "memory.max".into(),
+                value: "1048576".into(),
+                required: true,
+            },
+            CgroupWrite {
+                controller: None,
+                file: "memory.swap.max".into(),
+                value: "0".into(),
+                required: false,
+            },
+        ];
+        let skipped = write_limits(&p, std::slice::from_ref(&folder), &[]).unwrap();
+        assert_eq!(
+            fs::read_to_string(folder.path.join("memory.max")).unwrap(),
+            "1048576"
+        );
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("memory.swap.max"), "{skipped:?}");
+        assert!(skipped[0].contains("swapaccount=0"), "{skipped:?}");
+        // A required file missing is an error with its path.
+        p.writes[1].required = true;
+        let err = write_limits(&p, &[folder], &[]).unwrap_err();
+        assert!(err.to_string().contains("memory.swap.max"), "{err}");
     }
 }
