@@ -1,6 +1,8 @@
 //! The raw system calls the apply side needs and nix does not wrap safely: `fork(2)`,
-//! `clone3(2)`, `close_range(2)`, the `SIOCSIFFLAGS` `ioctl(2)` of netdevice(7), and
-//! `sigaction(2)` for the foreground signal relay.
+//! `clone3(2)`, `close_range(2)`, the `SIOCSIFFLAGS` `ioctl(2)` of netdevice(7),
+//! `sigaction(2)` for the foreground signal relay, `bpf(2)` (`BPF_PROG_LOAD`,
+//! `BPF_PROG_ATTACH`) for the v2 device policy, and `getxattr(2)` for systemd's delegation
+//! mark.
 //!
 //! This is the only module of the crate that may use `unsafe`. Each function is one system
 //! call with its return code turned into an [`io::Error`] that keeps errno; the SAFETY

@@ -1,8 +1,9 @@
 //! cgroups: the environment's control group, the limit files written into it and its
 //! device policy (cgroups(7); kernel docs admin-guide/cgroup-v2.rst and cgroup-v1/).
 //!
-//! The cgroup is `stockade/<name>` below the hierarchy root (on v1, below each
-//! controller's hierarchy). It is made before the first process exists, so the process
+//! The cgroup is `stockade/<name>` ([`CgroupPlan::path`]) below a base folder that apply
+//! chooses: the hierarchy root, or under systemd the caller's delegated cgroup (on v1, in
+//! each controller's hierarchy). It is made before the first process exists, so the process
 //! starts inside it (v2: `clone3` with `CLONE_INTO_CGROUP`); limits then hold from the
 //! first instruction, and killing or freezing everything in the environment is a cgroup
 //! operation.

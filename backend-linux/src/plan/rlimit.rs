@@ -4,9 +4,10 @@
 //! `limits.open_files` becomes `RLIMIT_NOFILE` with soft = hard, so the process can
 //! neither raise it nor be surprised by a lower soft limit. Rlimits are per process and
 //! inherited by children; that is the Linux meaning of the key (FreeBSD adds a jail-wide
-//! rctl rule, see the portability table). They are set while stockade still holds
-//! `CAP_SYS_RESOURCE`, which raising a hard limit above the current one needs; the kernel
-//! caps `RLIMIT_NOFILE` at `fs.nr_open`, and apply reports that errno as it comes.
+//! rctl rule, see the portability table). Raising a hard limit above stockade's own needs
+//! `CAP_SYS_RESOURCE`, and the kernel caps `RLIMIT_NOFILE` at `fs.nr_open`: apply checks
+//! both before anything is made and names `limits.open_files` and the limit in force
+//! when the value cannot be set.
 
 use std::fmt;
 
