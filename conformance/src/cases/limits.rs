@@ -4,8 +4,10 @@
 use serde_json::json;
 use stockade_core::portability::{Feature, Target};
 
-use crate::case::{attempt, attempt_error, probe, run, Case, Env, Matcher};
-use Matcher::{AtMost, Between, Eq, OneOf};
+use crate::case::{
+    at, attempt, attempt_error, check, probe, run, Action, Case, Env, Matcher, Script, Step,
+};
+use Matcher::{AtLeast, AtMost, Between, Contains, Eq, OneOf};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -22,6 +24,23 @@ pub fn cases() -> Vec<Case> {
             attempt("run", "alloc", false),
             probe("run", "/attempts/alloc/signal", Eq(json!("SIGKILL")))
                 .on(Target::Freebsd, OneOf(vec![json!(null), json!("SIGKILL"), json!("SIGSEGV"), json!("SIGBUS"), json!("SIGABRT")])),
+        ]),
+        // The first process itself outgrows the limit: Linux's OOM killer ends it and
+        // stockade says why; FreeBSD makes the allocation fail instead.
+        Case::new(
+            "limits.memory_oom_first_process",
+            "limits.memory = 64M and the first process touches 256 MiB: killed (137), and state says \"out of memory\"",
+            Env::host(&["--alloc-self", "256"]).extra("[limits]\nmemory = \"64M\""),
+            Script::Steps(vec![
+                Step::new("run", Action::RunDetached),
+                Step::new("stopped", Action::WaitStatus("stopped")),
+                Step::new("delete", Action::Delete { force: false }),
+            ]),
+        )
+        .features(&[Feature::MemoryLimit])
+        .checks(vec![
+            check(at("stopped", "/json/exit_code"), Eq(json!(137))).on(Target::Freebsd, AtLeast(0.0)),
+            check(at("stopped", "/json/reason"), Contains(json!("out of memory"))).not_on(Target::Freebsd),
         ]),
         Case::new(
             "limits.memory_within",

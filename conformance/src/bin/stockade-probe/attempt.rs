@@ -304,6 +304,13 @@ pub fn run(c: &Config) -> Map<String, Value> {
     if let Some(mib) = c.alloc {
         out.insert("alloc".into(), alloc(mib));
     }
+    if let Some(mib) = c.alloc_self {
+        // In the probe itself: an OOM kill ends the environment's first process.
+        out.insert(
+            "alloc_self".into(),
+            outcome(bytes(mib).and_then(sys::touch_anonymous)),
+        );
+    }
     if let Some(mib) = c.mlock {
         out.insert("mlock".into(), mlock(mib, c.memlock_limit));
     }

@@ -31,6 +31,7 @@ observations (always: identity, processes, mounts, interfaces, rlimits, privileg
   --read P          the first 4 KiB of P
 attempts (each reports {ok, error}):
   --alloc MIB       touch MIB MiB of fresh memory in a child process
+  --alloc-self MIB  touch MIB MiB of fresh memory in the probe itself
   --mlock MIB       lock MIB MiB of memory   (--memlock-limit BYTES lowers RLIMIT_MEMLOCK first)
   --fork N          keep N children alive at once
   --threads N       keep N threads alive at once
@@ -68,6 +69,7 @@ pub struct Config {
     pub paths: Vec<PathBuf>,
     pub reads: Vec<PathBuf>,
     pub alloc: Option<u64>,
+    pub alloc_self: Option<u64>,
     pub mlock: Option<u64>,
     pub memlock_limit: Option<u64>,
     pub fork: Option<u32>,
@@ -136,6 +138,7 @@ fn parse(args: &[String]) -> Result<Config, String> {
             "--path" => c.paths.push(value()?.into()),
             "--read" => c.reads.push(value()?.into()),
             "--alloc" => c.alloc = Some(parse_num(flag, value()?)?),
+            "--alloc-self" => c.alloc_self = Some(parse_num(flag, value()?)?),
             "--mlock" => c.mlock = Some(parse_num(flag, value()?)?),
             "--memlock-limit" => c.memlock_limit = Some(parse_num(flag, value()?)?),
             "--fork" => c.fork = Some(parse_num(flag, value()?)?),
