@@ -238,6 +238,16 @@ pub trait Kernel {
     fn route_default(&mut self, ns: Netns, gateway: IpAddr) -> KResult<()>;
     /// Destroys a host interface (and an epair's peer, wherever it is).
     fn if_destroy(&mut self, iface: &str) -> KResult<()>;
+    /// mkdir(2) of `path` and its missing parents with these permission bits; a folder
+    /// that exists is fine. For the writable layer of a copy-on-write root, which undo
+    /// never removes.
+    fn ensure_dir(&mut self, path: &Path, mode: u32) -> KResult<()>;
+    /// `zfs snapshot` (`dataset@name`).
+    fn zfs_snapshot(&mut self, snapshot: &str) -> KResult<()>;
+    /// `zfs clone -o mountpoint=legacy snapshot clone`: mounted by nmount(2) only.
+    fn zfs_clone(&mut self, snapshot: &str, clone: &str) -> KResult<()>;
+    /// `zfs destroy` of a clone or snapshot; a dataset that does not exist is ENOENT.
+    fn zfs_destroy(&mut self, name: &str) -> KResult<()>;
 }
 
 #[cfg(test)]

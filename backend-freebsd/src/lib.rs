@@ -29,7 +29,7 @@ pub mod sys;
 use stockade_core::backend::{Backend, HostInfo, PlanContext};
 use stockade_core::Spec;
 
-pub use plan::{plan, FreebsdPlan, HostError, PlanError};
+pub use plan::{plan, plan_with, FreebsdPlan, FreebsdPlanOptions, HostError, PlanError};
 pub use probe::ProbeError;
 
 /// What can go wrong in the FreeBSD backend.
@@ -58,7 +58,9 @@ impl Backend for FreebsdBackend {
         Ok(probe::probe()?)
     }
 
+    /// Plans with this host's facts on FreeBSD (is `root.path` a ZFS dataset?), without
+    /// them elsewhere.
     fn plan(&self, spec: &Spec, ctx: &PlanContext) -> Result<FreebsdPlan, Error> {
-        Ok(plan::plan(spec, ctx)?)
+        Ok(plan::plan_with(spec, ctx, &probe::plan_options(spec))?)
     }
 }

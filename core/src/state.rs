@@ -73,6 +73,11 @@ pub enum Resource {
         /// The rule, e.g. `jail:web:memoryuse:deny=268435456`.
         rule: String,
     },
+    /// A ZFS dataset or snapshot (a copy-on-write root on FreeBSD), destroyed on delete.
+    Dataset {
+        /// Its name, e.g. `zroot/jails/stockade-web` or `zroot/jails/base@stockade-web`.
+        name: String,
+    },
     /// A process (the environment's first process or its monitor).
     Process {
         /// Host PID.

@@ -46,6 +46,10 @@ pub enum Call {
     IfUp(Netns, String),
     RouteDefault(Netns, IpAddr),
     IfDestroy(String),
+    EnsureDir(PathBuf, u32),
+    ZfsSnapshot(String),
+    ZfsClone(String, String),
+    ZfsDestroy(String),
 }
 
 impl fmt::Display for Call {
@@ -81,6 +85,10 @@ impl fmt::Display for Call {
             Call::IfUp(ns, i) => write!(f, "if_up {ns} {i}"),
             Call::RouteDefault(ns, g) => write!(f, "route_default {ns} {g}"),
             Call::IfDestroy(i) => write!(f, "if_destroy {i}"),
+            Call::EnsureDir(p, mode) => write!(f, "ensure_dir {} {mode:04o}", p.display()),
+            Call::ZfsSnapshot(s) => write!(f, "zfs_snapshot {s}"),
+            Call::ZfsClone(s, c) => write!(f, "zfs_clone {s} {c}"),
+            Call::ZfsDestroy(d) => write!(f, "zfs_destroy {d}"),
         }
     }
 }
@@ -120,6 +128,14 @@ pub struct Fake {
     next_jid: i32,
     /// Interface name → the jail whose vnet holds it (`None`: the host).
     ifaces: BTreeMap<String, Option<Jid>>,
+    /// Folders of writable layers: never removed by undo, so not leftovers.
+    pub kept_dirs: BTreeSet<PathBuf>,
+    /// ZFS datasets and snapshots that exist (`zfs_*` calls need one in the model).
+    pub datasets: BTreeSet<String>,
+    /// Clone → the snapshot it was made from.
+    clones: BTreeMap<String, String>,
+    /// Mount point → the ZFS dataset mounted there.
+    zfs_mounts: BTreeMap<PathBuf, String>,
 }
 
 impl Fake {
@@ -153,6 +169,12 @@ impl Fake {
         left.extend(self.rules.iter().map(|r| format!("rule {r}")));
         left.extend(self.jails.values().map(|(j, _)| format!("jail {j}")));
         left.extend(self.ifaces.keys().map(|i| format!("interface {i}")));
+        left.extend(
+            self.datasets
+                .iter()
+                .filter(|d| d.contains("stockade-"))
+                .map(|d| format!("dataset {d}")),
+        );
         left
     }
 
@@ -235,6 +257,16 @@ impl Kernel for Fake {
                 return Err(os(&c, EINVAL));
             }
         } else {
+            if mount.fstype == crate::plan::mount::FsType::Zfs {
+                let from = match mount.option("from") {
+                    Some(crate::plan::mount::IovValue::Str(d)) => d.clone(),
+                    _ => return Err(os(&c, EINVAL)),
+                };
+                if !self.datasets.contains(&from) {
+                    return Err(os(&c, ENOENT));
+                }
+                self.zfs_mounts.insert(mount.fspath.clone(), from);
+            }
             self.mounts.push(mount.fspath.clone());
         }
         Ok(())
@@ -254,6 +286,9 @@ impl Kernel for Fake {
             return Err(os(&c, EBUSY));
         }
         self.mounts.remove(at);
+        if !self.mounts.contains(&path.to_path_buf()) {
+            self.zfs_mounts.remove(path);
+        }
         // Folders made inside the file system go with it.
         self.dirs.retain(|d| d == path || !d.starts_with(path));
         Ok(())
@@ -406,6 +441,55 @@ impl Kernel for Fake {
         }
         self.ifaces.remove(iface);
         self.ifaces.remove(&peer(iface));
+        Ok(())
+    }
+
+    fn ensure_dir(&mut self, path: &Path, mode: u32) -> KResult<()> {
+        self.call(Call::EnsureDir(path.into(), mode))?;
+        self.kept_dirs.insert(path.into());
+        Ok(())
+    }
+
+    fn zfs_snapshot(&mut self, snapshot: &str) -> KResult<()> {
+        let c = self.call(Call::ZfsSnapshot(snapshot.into()))?;
+        let Some((dataset, _)) = snapshot.split_once('@') else {
+            return Err(os(&c, EINVAL));
+        };
+        if !self.datasets.contains(dataset) {
+            return Err(os(&c, ENOENT));
+        }
+        if !self.datasets.insert(snapshot.into()) {
+            return Err(os(&c, EEXIST));
+        }
+        Ok(())
+    }
+
+    fn zfs_clone(&mut self, snapshot: &str, clone: &str) -> KResult<()> {
+        let c = self.call(Call::ZfsClone(snapshot.into(), clone.into()))?;
+        if !self.datasets.contains(snapshot) {
+            return Err(os(&c, ENOENT));
+        }
+        if !self.datasets.insert(clone.into()) {
+            return Err(os(&c, EEXIST));
+        }
+        self.clones.insert(clone.into(), snapshot.into());
+        Ok(())
+    }
+
+    fn zfs_destroy(&mut self, name: &str) -> KResult<()> {
+        let c = self.call(Call::ZfsDestroy(name.into()))?;
+        if !self.datasets.contains(name) {
+            return Err(os(&c, ENOENT));
+        }
+        // A snapshot with a clone, or a clone still mounted, is busy.
+        if self.clones.values().any(|s| s == name) {
+            return Err(os(&c, EBUSY));
+        }
+        if self.zfs_mounts.values().any(|d| d == name) {
+            return Err(os(&c, EBUSY));
+        }
+        self.datasets.remove(name);
+        self.clones.remove(name);
         Ok(())
     }
 }

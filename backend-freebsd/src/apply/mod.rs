@@ -20,11 +20,14 @@
 //!
 //! Folders made inside stockade's own tmpfs, remounts, `RequireDir` checks and the
 //! addresses, routes and link state of interfaces are not recorded: they vanish with the
-//! file system or interface that holds them.
+//! file system or interface that holds them. The writable layer's folders of a
+//! copy-on-write root (`EnsureDir`) are not recorded either: they go with the state
+//! folder, or are the kept `root.changes`. Its ZFS snapshot and clone are recorded.
 //!
 //! # Undo
 //! [`undo`] walks the record backwards: interface → jail (SIGKILL every process, then
-//! jail_remove(2)) → rctl rules → unmounts → the jail path folder. This is the plan's
+//! jail_remove(2)) → rctl rules → unmounts → ZFS clone and snapshot → the jail path
+//! folder. This is the plan's
 //! [`FreebsdPlan::undo`] exactly. Each undone object leaves the record at once, so an
 //! interrupted delete resumes where it stopped. [`UndoMode::Strict`] (plain `delete`)
 //! stops at the first error and treats an object that is already gone as one;
@@ -262,6 +265,23 @@ fn build<K: Kernel + ?Sized>(
                 made(kernel, record, Some(resource), |k| k.nmount(m, false))?;
             }
             MountStep::Remount(m) => made(kernel, record, None, |k| k.nmount(m, true))?,
+            MountStep::EnsureDir { path, mode } => {
+                made(kernel, record, None, |k| k.ensure_dir(path, *mode))?;
+            }
+            MountStep::ZfsSnapshot { snapshot } => {
+                let resource = Resource::Dataset {
+                    name: snapshot.clone(),
+                };
+                made(kernel, record, Some(resource), |k| k.zfs_snapshot(snapshot))?;
+            }
+            MountStep::ZfsClone { snapshot, clone } => {
+                let resource = Resource::Dataset {
+                    name: clone.clone(),
+                };
+                made(kernel, record, Some(resource), |k| {
+                    k.zfs_clone(snapshot, clone)
+                })?;
+            }
         }
     }
     for rule in &plan.rctl {
@@ -320,6 +340,7 @@ impl fmt::Display for Named<'_> {
             Resource::Interface { name } => write!(f, "interface {name}"),
             Resource::Jail { name } => write!(f, "jail {name}"),
             Resource::RctlRule { rule } => write!(f, "rctl rule {rule}"),
+            Resource::Dataset { name } => write!(f, "ZFS dataset {name}"),
             Resource::Process { pid, .. } => write!(f, "process {pid}"),
         }
     }
@@ -372,6 +393,7 @@ fn undo_one<K: Kernel + ?Sized>(
         Resource::Dir { path } => kernel.rmdir(path),
         Resource::Mount { path } => unmount(kernel, path, busy, mode == UndoMode::Force),
         Resource::RctlRule { rule } => kernel.rctl_remove(rule),
+        Resource::Dataset { name } => kernel.zfs_destroy(name),
         Resource::Jail { name } => match kernel.find_jail(name)? {
             // jail_remove(2) kills the processes too; signalling first keeps the order
             // of the plan's undo, and of `stop`.

@@ -11,6 +11,7 @@ use stockade_core::Spec;
 use super::fake::{Call, Fake};
 use super::*;
 use crate::kernel::JailSignal;
+use crate::plan::layer::ZfsProbe;
 use crate::plan::undo::UndoStep;
 
 const ROOT: &str = "/var/run/stockade";
@@ -37,6 +38,66 @@ fn host() -> HostInfo {
 }
 
 const EXAMPLES: &[&str] = &["hello", "limits", "bind", "network"];
+
+/// A copy-on-write spec named `name` with `root` as its `[root]` table, planned for a host
+/// whose ZFS probe says `zfs`.
+fn cow_plan(name: &str, root: &str, zfs: ZfsProbe) -> FreebsdPlan {
+    let text = format!(
+        "name = \"{name}\"\n[root]\n{root}\n[process]\ncommand = [\"/bin/sh\"]\n\
+         [[mount]]\nkind = \"tmpfs\"\ntarget = \"/tmp\"\n"
+    );
+    let spec = Spec::from_toml(&text, Some(Path::new("/etc/stockade/x.toml"))).expect("spec");
+    crate::plan::plan_with(
+        &spec,
+        &PlanContext::new(ROOT, &spec.name, CgroupVersion::V2),
+        &crate::plan::FreebsdPlanOptions { zfs },
+    )
+    .expect("plans")
+}
+
+/// The examples, plus copy-on-write roots: a union with layers, a kept union on a host
+/// view, a ZFS clone.
+fn cases() -> Vec<(String, FreebsdPlan)> {
+    let mut all: Vec<(String, FreebsdPlan)> = EXAMPLES
+        .iter()
+        .map(|n| (n.to_string(), example(n)))
+        .collect();
+    all.push((
+        "union".into(),
+        cow_plan(
+            "union",
+            "path = \"/jails/base\"\noverlay = true\nlayers = [\"/jails/web\"]",
+            ZfsProbe::NotADataset,
+        ),
+    ));
+    all.push((
+        "hostunion".into(),
+        cow_plan(
+            "hostunion",
+            "host = true\noverlay = true\nchanges = \"/keep/h\"",
+            ZfsProbe::NotProbed,
+        ),
+    ));
+    all.push((
+        "clone".into(),
+        cow_plan(
+            "clone",
+            "path = \"/jails/base\"\noverlay = true",
+            ZfsProbe::Dataset("zroot/jails/base".into()),
+        ),
+    ));
+    all
+}
+
+/// A fake whose ZFS holds the dataset a clone plan starts from.
+fn fake_for(plan: &FreebsdPlan, fail_at: Option<usize>) -> Fake {
+    let mut fake = Fake::new();
+    fake.fail_at = fail_at;
+    if let Some(crate::plan::layer::Cow::ZfsClone { dataset, .. }) = &plan.copy_on_write {
+        fake.datasets.insert(dataset.clone());
+    }
+    fake
+}
 
 /// Creates `plan` on a fresh fake; returns the fake, the record and the outcome.
 fn run_create(
@@ -68,6 +129,8 @@ fn inverse(call: &Call, jail_path: &Path) -> Vec<Call> {
             Call::JailRemove(Jid(1)),
         ],
         Call::EpairCreate(host, _) => vec![Call::IfDestroy(host.clone())],
+        Call::ZfsSnapshot(s) => vec![Call::ZfsDestroy(s.clone())],
+        Call::ZfsClone(_, c) => vec![Call::ZfsDestroy(c.clone())],
         _ => Vec::new(),
     }
 }
@@ -224,14 +287,13 @@ fn network_makes_the_epair_after_the_jail() {
 
 #[test]
 fn a_failure_at_any_step_undoes_exactly_the_steps_before_it() {
-    for name in EXAMPLES {
-        let plan = example(name);
-        let (clean, _, result) = run_create(&plan, Fake::new());
+    for (name, plan) in cases() {
+        let (clean, _, result) = run_create(&plan, fake_for(&plan, None));
         result.expect("create without failures");
         let steps = clean.calls.len();
-        assert!(steps > 10, "{name}: {steps} steps");
+        assert!(steps > 5, "{name}: {steps} steps");
         for k in 0..steps {
-            let (fake, record, result) = run_create(&plan, Fake::failing_at(k));
+            let (fake, record, result) = run_create(&plan, fake_for(&plan, Some(k)));
             let err = result.expect_err("the injected failure");
             assert!(
                 matches!(err, ApplyError::Kernel(_)),
@@ -253,9 +315,8 @@ fn a_failure_at_any_step_undoes_exactly_the_steps_before_it() {
 
 #[test]
 fn delete_after_create_removes_everything_in_the_plans_undo_order() {
-    for name in EXAMPLES {
-        let plan = example(name);
-        let (mut fake, mut record, result) = run_create(&plan, Fake::new());
+    for (name, plan) in cases() {
+        let (mut fake, mut record, result) = run_create(&plan, fake_for(&plan, None));
         result.expect("create");
         let made = fake.calls.len();
         undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect("delete");
@@ -280,6 +341,7 @@ fn delete_after_create_removes_everything_in_the_plans_undo_order() {
                 UndoStep::JailRemove { .. } => vec![Call::JailRemove(Jid(1))],
                 UndoStep::RctlRemove { filter } => vec![Call::RctlRemove(filter)],
                 UndoStep::Unmount { fspath } => vec![Call::Unmount(fspath, false)],
+                UndoStep::ZfsDestroy { name } => vec![Call::ZfsDestroy(name)],
                 UndoStep::RemoveDir { path } => vec![Call::Rmdir(path)],
             })
             .collect();
@@ -445,6 +507,8 @@ fn a_jail_name_in_use_fails_and_undoes_the_mounts() {
         match step {
             MountStep::Mkdir { path, .. } | MountStep::RequireDir { path } => *path = moved(path),
             MountStep::Mount(m) | MountStep::Remount(m) => m.fspath = moved(&m.fspath),
+            MountStep::EnsureDir { path, .. } => *path = moved(path),
+            MountStep::ZfsSnapshot { .. } | MountStep::ZfsClone { .. } => {}
         }
     }
     for p in &mut other.jail {
@@ -582,4 +646,139 @@ fn the_state_entry_is_the_record_saved_at_every_step() {
     let mut fake = Fake::failing_at(25);
     create(&plan, &host(), &mut fake, &mut entry, BusyRetry::NONE).expect_err("fails");
     assert!(store.peek("net").expect("peek").resources.is_empty());
+}
+
+#[test]
+fn a_union_root_mounts_its_layers_below_the_writable_folder() {
+    let plan = cow_plan(
+        "union",
+        "path = \"/jails/base\"\noverlay = true\nlayers = [\"/jails/web\"]",
+        ZfsProbe::NotADataset,
+    );
+    let (fake, record, result) = run_create(&plan, fake_for(&plan, None));
+    result.expect("create");
+    let r = "/var/run/stockade/union/root";
+    assert_eq!(
+        fake.lines()[..8],
+        [
+            format!("mkdir {r} 0755"),
+            "ensure_dir /var/run/stockade/union/layer/upper 0755".to_string(),
+            format!("nmount nullfs {r}"),
+            format!("nmount unionfs {r}"),
+            format!("nmount unionfs {r}"),
+            format!("require_dir {r}/dev"),
+            format!("nmount devfs {r}/dev"),
+            format!("require_dir {r}/tmp"),
+        ]
+    );
+    // The writable folder is not recorded: it goes with the state folder.
+    assert!(!record
+        .iter()
+        .any(|r| matches!(r, Resource::Dir { path } if path.ends_with("upper"))));
+    assert!(fake
+        .kept_dirs
+        .contains(Path::new("/var/run/stockade/union/layer/upper")));
+    let text = plan.to_string();
+    assert!(
+        text.contains(
+            "copy-on-write root: unionfs below a nullfs of the writable layer \
+             /var/run/stockade/union/layer/upper (removed on delete), because root.layers \
+             stacks folders, which a clone of one dataset cannot\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        "nmount fstype=unionfs fspath=/var/run/stockade/union/root target=/jails/web below  (root.layers[1])"
+    ), "{text}");
+    assert!(text.contains(
+        "nmount fstype=unionfs fspath=/var/run/stockade/union/root target=/jails/base below  (root.path)"
+    ), "{text}");
+}
+
+#[test]
+fn a_zfs_base_is_cloned_and_the_clone_destroyed_on_delete() {
+    let plan = cow_plan(
+        "clone",
+        "path = \"/jails/base\"\noverlay = true",
+        ZfsProbe::Dataset("zroot/jails/base".into()),
+    );
+    let (mut fake, mut record, result) = run_create(&plan, fake_for(&plan, None));
+    result.expect("create");
+    let r = "/var/run/stockade/clone/root";
+    assert_eq!(
+        fake.lines()[..4],
+        [
+            format!("mkdir {r} 0755"),
+            "zfs_snapshot zroot/jails/base@stockade-clone".to_string(),
+            "zfs_clone zroot/jails/base@stockade-clone zroot/jails/stockade-clone".to_string(),
+            format!("nmount zfs {r}"),
+        ]
+    );
+    assert_eq!(
+        record[..3],
+        [
+            Resource::Dir { path: r.into() },
+            Resource::Dataset {
+                name: "zroot/jails/base@stockade-clone".into()
+            },
+            Resource::Dataset {
+                name: "zroot/jails/stockade-clone".into()
+            },
+        ]
+    );
+    let made = fake.calls.len();
+    undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect("delete");
+    let done = lines(&fake.calls[made..]);
+    assert_eq!(
+        done[done.len() - 4..],
+        [
+            format!("unmount {r}"),
+            "zfs_destroy zroot/jails/stockade-clone".to_string(),
+            "zfs_destroy zroot/jails/base@stockade-clone".to_string(),
+            format!("rmdir {r}"),
+        ]
+    );
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+    assert!(
+        fake.datasets.contains("zroot/jails/base"),
+        "the base went too"
+    );
+    assert!(plan.to_string().contains(
+        "copy-on-write root: ZFS clone zroot/jails/stockade-clone of snapshot \
+         zroot/jails/base@stockade-clone (both destroyed on delete), because root.path \
+         /jails/base is the mount point of ZFS dataset zroot/jails/base"
+    ));
+}
+
+#[test]
+fn a_host_view_union_gives_each_host_folder_its_writable_folder() {
+    let plan = cow_plan(
+        "hostunion",
+        "host = true\noverlay = true\nchanges = \"/keep/h\"",
+        ZfsProbe::NotProbed,
+    );
+    let (fake, _, result) = run_create(&plan, fake_for(&plan, None));
+    result.expect("create");
+    let got = fake.lines();
+    let r = "/var/run/stockade/hostunion/root";
+    assert_eq!(got[1], "ensure_dir /keep/h/upper 0755");
+    assert_eq!(got[2], "ensure_dir /keep/h/upper/bin 0755");
+    let usr = got
+        .iter()
+        .position(|l| *l == format!("nmount nullfs {r}/usr"))
+        .expect("usr nullfs");
+    assert_eq!(got[usr + 1], format!("nmount unionfs {r}/usr"));
+    let text = plan.to_string();
+    assert!(
+        text.contains(&format!(
+            "nmount fstype=nullfs fspath={r}/usr target=/keep/h/upper/usr  (root.host)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "nmount fstype=unionfs fspath={r}/usr target=/usr below  (root.host)"
+        )),
+        "{text}"
+    );
 }

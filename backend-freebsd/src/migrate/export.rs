@@ -90,12 +90,14 @@ pub fn export_jail_conf(spec: &Spec) -> Result<Exported, ExportError> {
     let ctx = PlanContext::new(STATE_ROOT, &spec.name, CgroupVersion::V2);
     // The whole plan: it validates the spec for FreeBSD and carries the table's notes.
     let full = plan::plan(spec, &ctx)?;
+    // A copy-on-write root is built under the state folder like a host view: the jail
+    // must never run on the base folder itself.
     let jail_path = match &spec.root.source {
-        RootSource::Path(p) => p.clone(),
-        RootSource::Host => full.jail_path.clone(),
+        RootSource::Path(p) if full.copy_on_write.is_none() => p.clone(),
+        _ => full.jail_path.clone(),
     };
     let params = jail::params(spec, &jail_path).map_err(PlanError::from)?;
-    let mounts = mount::plan(spec, &jail_path);
+    let mounts = mount::plan(spec, &jail_path, full.copy_on_write.as_ref());
     let network = net::plan(&spec.name, &spec.network).map_err(PlanError::from)?;
     let rules = rctl::rules(&spec.name, &spec.limits);
 
@@ -122,6 +124,7 @@ pub fn export_jail_conf(spec: &Spec) -> Result<Exported, ExportError> {
     }
 
     let idiomatic = matches!(spec.root.source, RootSource::Path(_))
+        && full.copy_on_write.is_none()
         && !mounts
             .iter()
             .skip(1)
@@ -290,11 +293,26 @@ fn mounts_as_hooks(b: &mut Block, steps: &[MountStep]) {
             MountStep::RequireDir { path } => format!("test -d {}", sh_quote_path(path)),
             MountStep::Mount(m) => mount_command(m, false),
             MountStep::Remount(m) => mount_command(m, true),
+            MountStep::EnsureDir { path, mode } => {
+                format!("mkdir -p -m {mode:04o} {}", sh_quote_path(path))
+            }
+            MountStep::ZfsSnapshot { snapshot } => format!("zfs snapshot {}", sh_quote(snapshot)),
+            MountStep::ZfsClone { snapshot, clone } => format!(
+                "zfs clone -o mountpoint=legacy {} {}",
+                sh_quote(snapshot),
+                sh_quote(clone)
+            ),
         };
         b.append("exec.prestart", &cmd);
     }
     for path in mount::undo_order(steps) {
         b.append("exec.poststop", &format!("umount {}", sh_quote_path(path)));
+    }
+    for dataset in mount::datasets(steps).iter().rev() {
+        b.append(
+            "exec.poststop",
+            &format!("zfs destroy {}", sh_quote(dataset)),
+        );
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod exec;
 pub mod jail;
+pub mod layer;
 pub mod mount;
 pub mod net;
 pub mod rctl;
@@ -30,6 +31,7 @@ use stockade_core::Spec;
 
 use exec::ExecStep;
 use jail::{JailParam, JailPlanError, JailValue};
+use layer::{Cow, ZfsProbe};
 use mount::MountStep;
 use net::{NetPlanError, NetStep};
 use rctl::RctlRule;
@@ -45,6 +47,10 @@ pub struct FreebsdPlan {
     pub name: String,
     /// The jail's `path` on the host: `<state_dir>/root`.
     pub jail_path: PathBuf,
+    /// How a copy-on-write root is made (`root.overlay`), and why: unionfs or a ZFS
+    /// clone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_on_write: Option<Cow>,
     /// Folder and nmount(2) steps, in order.
     pub mounts: Vec<MountStep>,
     /// rctl rules, in order (added before the jail exists).
@@ -152,16 +158,35 @@ impl FreebsdPlan {
     }
 }
 
-/// Turns a validated spec into its FreeBSD plan.
+/// Host facts the planner takes as input, so that it stays pure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FreebsdPlanOptions {
+    /// Whether `root.path` is a ZFS dataset's mount point (a copy-on-write root then
+    /// becomes a clone); probed on FreeBSD by `crate::probe::plan_options`.
+    pub zfs: ZfsProbe,
+}
+
+/// Turns a validated spec into its FreeBSD plan, without host facts (no ZFS probe).
 pub fn plan(spec: &Spec, ctx: &PlanContext) -> Result<FreebsdPlan, PlanError> {
+    plan_with(spec, ctx, &FreebsdPlanOptions::default())
+}
+
+/// Turns a validated spec into its FreeBSD plan for a host described by `options`.
+pub fn plan_with(
+    spec: &Spec,
+    ctx: &PlanContext,
+    options: &FreebsdPlanOptions,
+) -> Result<FreebsdPlan, PlanError> {
     let jail_path = ctx.state_dir.join(JAIL_ROOT_DIR);
+    let copy_on_write = layer::choose(spec, &ctx.state_dir, &options.zfs);
     // Privileges first: their error names the privilege, which is the more useful one.
     let jail = jail::params(spec, &jail_path)?;
     let notes = notes(spec)?;
     let network = net::plan(&spec.name, &spec.network)?;
     Ok(FreebsdPlan {
         name: spec.name.clone(),
-        mounts: mount::plan(spec, &jail_path),
+        mounts: mount::plan(spec, &jail_path, copy_on_write.as_ref()),
+        copy_on_write,
         jail,
         rctl: rctl::rules(&spec.name, &spec.limits),
         network,
@@ -234,6 +259,9 @@ impl fmt::Display for FreebsdPlan {
         }
         if !needs.is_empty() {
             writeln!(f, "needs: {}", needs.join(", "))?;
+        }
+        if let Some(cow) = &self.copy_on_write {
+            writeln!(f, "copy-on-write root: {cow}")?;
         }
         writeln!(f, "\nmounts:")?;
         numbered(f, &self.mounts)?;

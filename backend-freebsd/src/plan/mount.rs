@@ -13,6 +13,13 @@
 //!   our mounts, and unmounting `<state_dir>/root` last takes everything away.
 //! - `root.host`: a tmpfs at `<state_dir>/root` holding read-only nullfs views of the host's
 //!   `/bin /sbin /lib /libexec /usr /etc` (the portability table's list).
+//! - `root.overlay` (copy-on-write, see [`super::layer`]): either a nullfs of the writable
+//!   layer's folder at `<state_dir>/root` with `root.layers` and `root.path` union-mounted
+//!   below it (with `root.host`: the same per host folder), or a ZFS clone of the base
+//!   mounted there. The writable folder is made first ([`MountStep::EnsureDir`]: never
+//!   removed by undo; it goes with the state folder, or stays as `root.changes`), the
+//!   snapshot and clone before their mount ([`MountStep::ZfsSnapshot`],
+//!   [`MountStep::ZfsClone`]; destroyed by undo after the unmounts).
 //!
 //! # Mount points
 //! A mount point must exist before nmount(2). Inside a tmpfs that stockade made, the
@@ -35,6 +42,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use stockade_core::spec::{MountKind, RootSource, Spec};
+
+use super::layer::Cow;
 
 /// The devfs ruleset jails use: `devfsrules_jail` from /etc/defaults/devfs.rules.
 pub const JAIL_DEVFS_RULESET: u32 = 4;
@@ -64,6 +73,10 @@ pub enum FsType {
     Devfs,
     /// procfs(5): per-process folders.
     Procfs,
+    /// unionfs(5): a folder shown below (or above) what is mounted already.
+    Unionfs,
+    /// A ZFS dataset (here: a clone of the base's snapshot).
+    Zfs,
 }
 
 impl FsType {
@@ -74,6 +87,8 @@ impl FsType {
             FsType::Tmpfs => "tmpfs",
             FsType::Devfs => "devfs",
             FsType::Procfs => "procfs",
+            FsType::Unionfs => "unionfs",
+            FsType::Zfs => "zfs",
         }
     }
 }
@@ -123,6 +138,10 @@ pub enum MountOrigin {
     Root,
     /// One of the host's folders in a `root.host` environment.
     HostView,
+    /// A `root.layers` folder with this 1-based index, union-mounted below.
+    RootLayer(usize),
+    /// `root.path` union-mounted below the writable layer.
+    RootBase,
     /// The `/dev` every jail gets when the spec mounts no `dev` there.
     DefaultDev,
     /// The spec's `[[mount]]` entry with this 1-based index (`mount[N]` in errors).
@@ -134,6 +153,8 @@ impl fmt::Display for MountOrigin {
         match self {
             MountOrigin::Root => f.write_str("root"),
             MountOrigin::HostView => f.write_str("root.host"),
+            MountOrigin::RootLayer(i) => write!(f, "root.layers[{i}]"),
+            MountOrigin::RootBase => f.write_str("root.path"),
             MountOrigin::DefaultDev => f.write_str("default /dev"),
             MountOrigin::Spec(i) => write!(f, "mount[{i}]"),
         }
@@ -223,6 +244,27 @@ pub enum MountStep {
     /// nmount(2) with `MNT_UPDATE`: turns a tmpfs read-only once its mount points exist.
     /// Not undone on its own: unmounting the file system covers it.
     Remount(Nmount),
+    /// mkdir(2) of a writable layer folder and its missing parents, unless it exists. Not
+    /// undone: it goes with the state folder on delete, or is the kept `root.changes`.
+    EnsureDir {
+        /// Host path.
+        path: PathBuf,
+        /// Permission bits of the folders made.
+        mode: u32,
+    },
+    /// `zfs snapshot` of the base's dataset (destroyed on undo).
+    ZfsSnapshot {
+        /// `dataset@name`.
+        snapshot: String,
+    },
+    /// `zfs clone -o mountpoint=legacy` of the snapshot (destroyed on undo); mounted at
+    /// the jail path by the next step.
+    ZfsClone {
+        /// The snapshot.
+        snapshot: String,
+        /// The new dataset.
+        clone: String,
+    },
 }
 
 impl fmt::Display for MountStep {
@@ -238,6 +280,15 @@ impl fmt::Display for MountStep {
             ),
             MountStep::Mount(m) => write!(f, "{m}"),
             MountStep::Remount(m) => write!(f, "MNT_UPDATE {m}"),
+            MountStep::EnsureDir { path, mode } => write!(
+                f,
+                "mkdir -p {} mode={mode:04o} (the writable layer; not removed by undo)",
+                path.display()
+            ),
+            MountStep::ZfsSnapshot { snapshot } => write!(f, "zfs snapshot {snapshot}"),
+            MountStep::ZfsClone { snapshot, clone } => {
+                write!(f, "zfs clone -o mountpoint=legacy {snapshot} {clone}")
+            }
         }
     }
 }
@@ -270,15 +321,42 @@ struct Dirs {
     require: Option<PathBuf>,
 }
 
-/// Plans every mount for a spec whose jail path is `jail_path`.
-pub fn plan(spec: &Spec, jail_path: &Path) -> Vec<MountStep> {
-    let entries = entries(spec, jail_path);
+/// Plans every mount for a spec whose jail path is `jail_path`; `cow` is the
+/// copy-on-write mechanism when `root.overlay` is set.
+pub fn plan(spec: &Spec, jail_path: &Path, cow: Option<&Cow>) -> Vec<MountStep> {
+    let entries = entries(spec, jail_path, cow);
     let dirs = folders(&entries);
 
     let mut steps = vec![MountStep::Mkdir {
         path: jail_path.to_path_buf(),
         mode: MKDIR_MODE,
     }];
+    match cow {
+        Some(Cow::Unionfs { upper, .. }) => {
+            steps.push(MountStep::EnsureDir {
+                path: upper.clone(),
+                mode: MKDIR_MODE,
+            });
+            if spec.root.source == RootSource::Host {
+                steps.extend(HOST_VIEW_DIRS.iter().map(|d| MountStep::EnsureDir {
+                    path: host_path(upper, Path::new(d)),
+                    mode: MKDIR_MODE,
+                }));
+            }
+        }
+        Some(Cow::ZfsClone {
+            snapshot, clone, ..
+        }) => {
+            steps.push(MountStep::ZfsSnapshot {
+                snapshot: snapshot.clone(),
+            });
+            steps.push(MountStep::ZfsClone {
+                snapshot: snapshot.clone(),
+                clone: clone.clone(),
+            });
+        }
+        None => {}
+    }
     for (entry, dirs) in entries.into_iter().zip(dirs) {
         if let Some(path) = dirs.require {
             steps.push(MountStep::RequireDir {
@@ -309,12 +387,48 @@ pub fn plan(spec: &Spec, jail_path: &Path) -> Vec<MountStep> {
     steps
 }
 
+/// A unionfs mount of `lower` below what `fspath` shows now.
+fn below(fspath: PathBuf, lower: &Path, origin: MountOrigin) -> Nmount {
+    let mut m = Nmount::new(FsType::Unionfs, fspath, origin);
+    m.push("target", IovValue::Path(lower.to_path_buf()));
+    m.push("below", IovValue::Flag);
+    m
+}
+
 /// The mounts in plan order, without folder steps.
-fn entries(spec: &Spec, jail_path: &Path) -> Vec<Entry> {
+fn entries(spec: &Spec, jail_path: &Path, cow: Option<&Cow>) -> Vec<Entry> {
     let mut entries = Vec::new();
     let root = Path::new("/");
-    match &spec.root.source {
-        RootSource::Path(folder) => {
+    let at_root = |mount: Nmount| Entry {
+        inside: root.to_path_buf(),
+        mount,
+        ours: false,
+        readonly: false,
+    };
+    let union_upper = match cow {
+        Some(Cow::Unionfs { upper, .. }) => Some(upper),
+        _ => None,
+    };
+    match (&spec.root.source, cow) {
+        (RootSource::Path(_), Some(Cow::ZfsClone { clone, .. })) => {
+            let mut m = Nmount::new(FsType::Zfs, jail_path.to_path_buf(), MountOrigin::Root);
+            m.push_str("from", clone.clone());
+            entries.push(at_root(m));
+        }
+        (RootSource::Path(_), Some(Cow::Unionfs { upper, lowers, .. })) => {
+            let mut m = Nmount::new(FsType::Nullfs, jail_path.to_path_buf(), MountOrigin::Root);
+            m.push("target", IovValue::Path(upper.clone()));
+            entries.push(at_root(m));
+            for (i, lower) in lowers.iter().enumerate() {
+                let origin = if i + 1 == lowers.len() {
+                    MountOrigin::RootBase
+                } else {
+                    MountOrigin::RootLayer(i + 1)
+                };
+                entries.push(at_root(below(jail_path.to_path_buf(), lower, origin)));
+            }
+        }
+        (RootSource::Path(folder), _) => {
             let mut m = Nmount::new(FsType::Nullfs, jail_path.to_path_buf(), MountOrigin::Root);
             // "target" rather than "from": every nullfs since FreeBSD 5 reads "target";
             // "from" is only a newer alias.
@@ -326,7 +440,7 @@ fn entries(spec: &Spec, jail_path: &Path) -> Vec<Entry> {
                 readonly: spec.root.readonly,
             });
         }
-        RootSource::Host => {
+        (RootSource::Host, _) => {
             let mut m = Nmount::new(FsType::Tmpfs, jail_path.to_path_buf(), MountOrigin::Root);
             m.push_str("from", "tmpfs");
             m.push_str("mode", format!("{HOST_ROOT_MODE:o}"));
@@ -338,6 +452,20 @@ fn entries(spec: &Spec, jail_path: &Path) -> Vec<Entry> {
             });
             for dir in HOST_VIEW_DIRS {
                 let inside = PathBuf::from(dir);
+                if let Some(upper) = union_upper {
+                    let fspath = host_path(jail_path, &inside);
+                    let mut m = Nmount::new(FsType::Nullfs, fspath.clone(), MountOrigin::HostView);
+                    m.push("target", IovValue::Path(host_path(upper, &inside)));
+                    for mount in [m, below(fspath, &inside, MountOrigin::HostView)] {
+                        entries.push(Entry {
+                            inside: inside.clone(),
+                            mount,
+                            ours: false,
+                            readonly: false,
+                        });
+                    }
+                    continue;
+                }
                 let mut m = Nmount::new(
                     FsType::Nullfs,
                     host_path(jail_path, &inside),
@@ -459,6 +587,19 @@ fn folders(entries: &[Entry]) -> Vec<Dirs> {
     dirs
 }
 
+/// The ZFS datasets the steps make (snapshot, then clone), in the order made; undo
+/// destroys them newest first, after the unmounts.
+pub fn datasets(steps: &[MountStep]) -> Vec<&str> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            MountStep::ZfsSnapshot { snapshot } => Some(snapshot.as_str()),
+            MountStep::ZfsClone { clone, .. } => Some(clone.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The mount points to unmount on undo: every [`MountStep::Mount`], in reverse order.
 pub fn undo_order(steps: &[MountStep]) -> Vec<&Path> {
     steps
@@ -489,7 +630,7 @@ mod tests {
     #[test]
     fn path_root_is_a_nullfs_view_and_gets_a_default_dev() {
         let s = spec("[root]\npath = \"/srv/roots/t\"\nreadonly = true\n");
-        let steps = plan(&s, Path::new(JAIL));
+        let steps = plan(&s, Path::new(JAIL), None);
         assert_eq!(
             lines(&steps),
             [
@@ -507,7 +648,7 @@ mod tests {
             "[root]\nhost = true\nreadonly = true\n\
              [[mount]]\nkind = \"tmpfs\"\ntarget = \"/tmp\"\n",
         );
-        let steps = plan(&s, Path::new(JAIL));
+        let steps = plan(&s, Path::new(JAIL), None);
         let got = lines(&steps);
         let expected = [
             "mkdir /run/stockade/t/root mode=0755",
@@ -536,7 +677,7 @@ mod tests {
     #[test]
     fn writable_host_root_needs_no_remount() {
         let s = spec("[root]\nhost = true\n");
-        let steps = plan(&s, Path::new(JAIL));
+        let steps = plan(&s, Path::new(JAIL), None);
         assert!(!steps.iter().any(|s| matches!(s, MountStep::Remount(_))));
         let MountStep::Mount(root) = &steps[1] else {
             panic!("step 2 is the root mount: {:?}", steps[1]);
@@ -553,7 +694,7 @@ mod tests {
              [[mount]]\nkind = \"proc\"\ntarget = \"/proc\"\n\
              [[mount]]\nkind = \"dev\"\ntarget = \"/dev\"\nreadonly = true\n",
         );
-        let steps = plan(&s, Path::new(JAIL));
+        let steps = plan(&s, Path::new(JAIL), None);
         let mounts: Vec<&Nmount> = steps
             .iter()
             .filter_map(|s| match s {
@@ -639,7 +780,7 @@ mod tests {
              [[mount]]\nkind = \"bind\"\nsource = \"/srv/a\"\ntarget = \"/data/a/b\"\n\
              [[mount]]\nkind = \"tmpfs\"\ntarget = \"/data/a/b/c\"\n",
         );
-        let got = lines(&plan(&s, Path::new(JAIL)));
+        let got = lines(&plan(&s, Path::new(JAIL), None));
         assert_eq!(
             &got[4..],
             [
@@ -663,7 +804,7 @@ mod tests {
              [[mount]]\nkind = \"tmpfs\"\ntarget = \"/x\"\n\
              [[mount]]\nkind = \"tmpfs\"\ntarget = \"/x/y/z\"\n",
         );
-        let got = lines(&plan(&s, Path::new(JAIL)));
+        let got = lines(&plan(&s, Path::new(JAIL), None));
         // /x/y/z lies in the tmpfs at /x (mounted after /x/y, so on top of it).
         assert!(got.contains(&"mkdir /run/stockade/t/root/x/y mode=0755".to_string()));
         assert!(got.contains(&"mkdir /run/stockade/t/root/x/y/z mode=0755".to_string()));
@@ -674,7 +815,7 @@ mod tests {
         let s = spec(
             "[root]\npath = \"/srv/r\"\n[[mount]]\nkind = \"tmpfs\"\ntarget = \"/ro\"\nreadonly = true\n",
         );
-        let steps = plan(&s, Path::new(JAIL));
+        let steps = plan(&s, Path::new(JAIL), None);
         let last = steps.last().expect("steps");
         assert_eq!(
             last.to_string(),
@@ -686,7 +827,7 @@ mod tests {
     #[test]
     fn undo_unmounts_in_reverse() {
         let s = spec("[root]\nhost = true\n[[mount]]\nkind = \"tmpfs\"\ntarget = \"/tmp\"\n");
-        let steps = plan(&s, Path::new(JAIL));
+        let steps = plan(&s, Path::new(JAIL), None);
         let mounted: Vec<&Path> = steps
             .iter()
             .filter_map(|s| match s {

@@ -12,7 +12,7 @@
 //!    on a jail name outlive the jail, and the limits hold until it is gone.
 //! 5. unmount(2) every mount in reverse order (see `mount::undo_order`); nested mounts go
 //!    first, the jail path last. Folders stockade created inside its own tmpfs vanish
-//!    with it.
+//!    with it. Then `zfs destroy` the clone and the snapshot of a copy-on-write root.
 //! 6. rmdir(2) the jail path. It fails while anything is still mounted on it, so the
 //!    state folder (removed with everything in it afterwards) can never be emptied
 //!    *through* a mount that is still there.
@@ -57,6 +57,11 @@ pub enum UndoStep {
         /// The host end's name.
         iface: String,
     },
+    /// `zfs destroy` this clone or snapshot.
+    ZfsDestroy {
+        /// The dataset.
+        name: String,
+    },
     /// rmdir(2) this folder (the jail path).
     RemoveDir {
         /// Host path.
@@ -76,6 +81,7 @@ impl fmt::Display for UndoStep {
             UndoStep::DestroyInterface { iface } => {
                 write!(f, "destroy {iface} (and its epair peer)")
             }
+            UndoStep::ZfsDestroy { name } => write!(f, "zfs destroy {name}"),
             UndoStep::RemoveDir { path } => write!(f, "rmdir {}", path.display()),
         }
     }
@@ -111,6 +117,11 @@ pub fn steps(plan: &FreebsdPlan) -> Vec<UndoStep> {
                 fspath: p.to_path_buf(),
             }),
     );
+    steps.extend(mount::datasets(&plan.mounts).into_iter().rev().map(|name| {
+        UndoStep::ZfsDestroy {
+            name: name.to_string(),
+        }
+    }));
     steps.push(UndoStep::RemoveDir {
         path: plan.jail_path.clone(),
     });

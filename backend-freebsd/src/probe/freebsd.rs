@@ -82,3 +82,21 @@ pub fn probe() -> Result<HostInfo, ProbeError> {
         ..HostInfo::default()
     })
 }
+
+/// Host facts for the planner: whether a copy-on-write root's `root.path` is the mount
+/// point of a ZFS dataset (asked only when the answer can matter: `root.overlay` on a
+/// plain `root.path`, without `layers` or `changes`).
+pub fn plan_options(spec: &stockade_core::Spec) -> crate::plan::FreebsdPlanOptions {
+    use crate::plan::layer::ZfsProbe;
+    use stockade_core::spec::RootSource;
+    let zfs = match (&spec.root.source, &spec.root.overlay) {
+        (RootSource::Path(base), Some(o)) if o.layers.is_empty() && o.changes.is_none() => {
+            match crate::sys::zfs::dataset_at(base) {
+                Some(dataset) => ZfsProbe::Dataset(dataset),
+                None => ZfsProbe::NotADataset,
+            }
+        }
+        _ => ZfsProbe::NotProbed,
+    };
+    crate::plan::FreebsdPlanOptions { zfs }
+}

@@ -7,9 +7,9 @@
 #[cfg(target_os = "freebsd")]
 mod freebsd;
 #[cfg(target_os = "freebsd")]
-pub use freebsd::{probe, ProbeError};
+pub use freebsd::{plan_options, probe, ProbeError};
 
 #[cfg(not(target_os = "freebsd"))]
 mod other;
 #[cfg(not(target_os = "freebsd"))]
-pub use other::{probe, ProbeError};
+pub use other::{plan_options, probe, ProbeError};

@@ -16,6 +16,12 @@ pub enum ProbeError {
     },
 }
 
+/// Host facts for the planner: none off FreeBSD (no ZFS probe: a copy-on-write root is
+/// planned as unionfs, and the plan says it was not probed).
+pub fn plan_options(_spec: &stockade_core::Spec) -> crate::plan::FreebsdPlanOptions {
+    crate::plan::FreebsdPlanOptions::default()
+}
+
 /// Always fails: there are no jails here.
 pub fn probe() -> Result<HostInfo, ProbeError> {
     Err(ProbeError::NotFreebsd {

@@ -123,7 +123,7 @@ fn create(
 ) -> Result<Created, RuntimeError> {
     let host = crate::probe::probe()?;
     let ctx = PlanContext::new(store.root(), &spec.name, CgroupVersion::V2);
-    let plan = crate::plan::plan(spec, &ctx)?;
+    let plan = crate::plan::plan_with(spec, &ctx, &crate::probe::plan_options(spec))?;
     // Before the state folder exists: a host that cannot run this leaves nothing behind.
     plan.check_host(&host)?;
     let cfg = ProcessConfig::from_steps(&plan.exec)?;

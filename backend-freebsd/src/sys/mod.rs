@@ -3,7 +3,8 @@
 //! - [`SysKernel`]: the [`Kernel`] trait over system calls: nmount(2)/unmount(2)
 //!   ([`mount`]), jail_set(2) via the jail crate and jail_remove(2) ([`jail`]),
 //!   rctl(2) via the rctl crate ([`rctl`]), interfaces and routes via ifconfig(8) and
-//!   route(8) ([`net`]), and signalling a jail from an attached child ([`proc`]).
+//!   route(8) ([`net`]), ZFS snapshots and clones via zfs(8) ([`zfs`]), and signalling a
+//!   jail from an attached child ([`proc`]).
 //! - [`proc`]: fork(2), execve(2), descriptors and process facts for the runtime.
 //!
 //! Each system call is one `unsafe` expression with its SAFETY comment, turned into an
@@ -15,6 +16,7 @@ pub mod mount;
 pub mod net;
 pub mod proc;
 pub mod rctl;
+pub mod zfs;
 
 use std::fs;
 use std::io;
@@ -136,5 +138,25 @@ impl Kernel for SysKernel {
 
     fn if_destroy(&mut self, iface: &str) -> KResult<()> {
         net::if_destroy(iface)
+    }
+
+    fn ensure_dir(&mut self, path: &Path, mode: u32) -> KResult<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(path)
+            .map_err(|e| KernelError::os(format!("mkdir -p {}", path.display()), e))
+    }
+
+    fn zfs_snapshot(&mut self, snapshot: &str) -> KResult<()> {
+        zfs::snapshot(snapshot)
+    }
+
+    fn zfs_clone(&mut self, snapshot: &str, clone: &str) -> KResult<()> {
+        zfs::clone(snapshot, clone)
+    }
+
+    fn zfs_destroy(&mut self, name: &str) -> KResult<()> {
+        zfs::destroy(name)
     }
 }
