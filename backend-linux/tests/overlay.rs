@@ -421,6 +421,13 @@ fn a_state_folder_on_overlayfs_puts_the_layer_on_a_tmpfs() {
     );
     w.backend.create(&s, &store, &detached_started()).unwrap();
     let layer_dir = store.dir("ontmp").join("layer");
+    let notes = w.backend.state(&store, "ontmp").unwrap().notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("is on overlayfs") && n.contains("tmpfs")),
+        "{notes:?}"
+    );
     let mounts = common::mounts_mentioning(&layer_dir);
     assert!(
         mounts.iter().any(|m| m.contains(" - tmpfs ")),

@@ -20,7 +20,8 @@
 //! When the state folder's file system cannot hold an upper (overlayfs itself — a state
 //! folder inside a container —, NFS, FUSE, FAT, ...), the layer goes to a tmpfs mounted
 //! on `<state>/layer` on the host instead, recorded before it is made and unmounted on
-//! delete, and [`prepare`] says so on stderr: the changes then live in memory.
+//! delete, and [`prepare`] says so on stderr and in the state's notes: the changes then
+//! live in memory.
 
 use std::fs;
 use std::io;
@@ -141,14 +142,16 @@ pub fn prepare(layer: &LayerPlan, entry: &mut Entry, store: &StateStore) -> Resu
                 what: format!("mount tmpfs on {}", layer.dir.display()),
                 source: e.into(),
             })?;
-            eprintln!(
-                "stockade: warning: the state folder {} is on {fs}, which cannot hold an \
-                 overlayfs upper layer: {}'s changes go to a tmpfs at {} instead (they use \
-                 memory, and are lost on delete as usual)",
+            let note = format!(
+                "root.overlay: the state folder {} is on {fs}, which cannot hold an \
+                 overlayfs upper layer, so the changes go to a tmpfs at {} instead (they \
+                 use memory, and go on delete as usual)",
                 entry.dir().display(),
-                entry.state.name,
                 layer.dir.display()
             );
+            eprintln!("stockade: warning: {note}");
+            entry.state.notes.push(note);
+            entry.save()?;
         }
     }
     fs::set_permissions(&layer.dir, fs::Permissions::from_mode(0o700))

@@ -420,9 +420,7 @@ fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
             Resource::Interface { name } => {
                 net::delete_host_interface(name).map_err(RuntimeError::from)
             }
-            Resource::Jail { .. } | Resource::RctlRule { .. } | Resource::Dataset { .. } => {
-                Ok(())
-            }
+            Resource::Jail { .. } | Resource::RctlRule { .. } | Resource::Dataset { .. } => Ok(()),
         };
         if let Err(e) = result {
             first_error.get_or_insert(e);
