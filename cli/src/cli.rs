@@ -46,6 +46,8 @@ pub enum Command {
     List(commands::list::Args),
     /// Print an environment's state as JSON.
     State(commands::state::Args),
+    /// Show an environment's resource use against its limits.
+    Stats(commands::stats::Args),
     /// Stop an environment: SIGTERM, then SIGKILL after a grace time.
     Stop(commands::stop::Args),
     /// Send a signal to an environment's first process.

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod run;
 pub mod start;
 pub mod state;
+pub mod stats;
 pub mod stop;
 
 use std::path::Path;
@@ -58,6 +59,7 @@ pub fn lifecycle<R: stockade_core::backend::Runtime>(
         Command::Exec(args) => exec::run(rt, store, &args),
         Command::List(args) => list::run(rt, store, &args),
         Command::State(args) => state::run(rt, store, &args),
+        Command::Stats(args) => stats::run(rt, store, &args),
         Command::Stop(args) => stop::run(rt, store, &args),
         Command::Kill(args) => kill::run(rt, store, &args),
         Command::Delete(args) => delete::run(rt, store, &args),
