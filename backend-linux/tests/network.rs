@@ -11,7 +11,7 @@
 mod common;
 
 use std::fs;
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -64,16 +64,39 @@ fn connect(addr: SocketAddr) -> TcpStream {
     }
 }
 
-/// Sends `line`, closes the sending side, returns what comes back.
-fn exchange(stream: &mut TcpStream, line: &str) -> String {
+/// Reads one line (with its newline) within a deadline.
+fn read_line(stream: &TcpStream) -> String {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line
+}
+
+/// Sends `line` and returns the answering line. Nothing is closed before the answer is
+/// in: busybox nc quits on the network's EOF, possibly before it has sent its own line.
+fn ask(stream: &mut TcpStream, line: &str) -> String {
+    stream.write_all(line.as_bytes()).unwrap();
+    read_line(stream)
+}
+
+/// Reads the peer's line, then answers with `line`.
+fn answer(stream: &mut TcpStream, line: &str) -> String {
+    let got = read_line(stream);
+    stream.write_all(line.as_bytes()).unwrap();
+    got
+}
+
+/// Sends `line` to a listener that answers nothing, and closes: the listener then exits.
+fn tell(stream: &mut TcpStream, line: &str) {
     stream.write_all(line.as_bytes()).unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut got = String::new();
-    stream.read_to_string(&mut got).unwrap();
-    got
+    let mut rest = String::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.read_to_string(&mut rest).unwrap();
 }
 
 /// Accepts one connection within a deadline.
@@ -151,11 +174,14 @@ fn private_tcp_both_ways_with_eth0_default_route_and_lo() {
 
     // Host -> environment.
     let mut stream = connect("10.213.21.2:7777".parse().unwrap());
-    assert_eq!(exchange(&mut stream, "ping\n"), "pong\n");
+    assert_eq!(ask(&mut stream, "ping\n"), "pong\n");
+    // Closing lets the listener inside exit and the script go on.
+    drop(stream);
     // Environment -> host, from its own address.
     let (mut back, peer) = accept(&listener);
     assert_eq!(peer.ip(), IpAddr::V4(Ipv4Addr::new(10, 213, 21, 2)));
-    assert_eq!(exchange(&mut back, "back-from-host\n"), "from-inside\n");
+    assert_eq!(answer(&mut back, "back-from-host\n"), "from-inside\n");
+    drop(back);
     wait_file(&w, "done");
     assert_eq!(w.read("heard"), "ping");
     assert_eq!(w.read("reply"), "back-from-host");
@@ -286,7 +312,7 @@ fn two_private_environments_reach_the_host_but_not_each_other() {
         );
         // Its listener was up all along: the host reaches it, and it heard nobody else.
         let mut s = connect(format!("{address}:7777").parse().unwrap());
-        exchange(&mut s, "from-host\n");
+        tell(&mut s, "from-host\n");
         wait_for(&format!("{me} stopped"), || {
             w.backend.state(&w.store, me).unwrap().status == Status::Stopped
         });
@@ -312,7 +338,8 @@ fn ipv6_private_link_carries_tcp() {
     );
     w.backend.create(&spec, &w.store, &running()).unwrap();
     let mut s = connect("[fd00:213:31::2]:7777".parse().unwrap());
-    assert_eq!(exchange(&mut s, "ping6\n"), "pong6\n");
+    assert_eq!(ask(&mut s, "ping6\n"), "pong6\n");
+    drop(s);
     wait_file(&w, "done");
     // The default route (::/0) via the gateway on eth0.
     let route6 = w.read("route6");
@@ -396,11 +423,18 @@ fn delete_force_after_a_creator_killed_at_the_network_steps_leaves_nothing() {
             stdio: Stdio::Detached,
             start: false,
         };
+        let var = std::ffi::CString::new(step).unwrap();
         // The creator runs in a child process that SIGKILLs itself at `step`.
         // SAFETY: the child only sets a variable, calls the library and exits.
         match unsafe { nix::unistd::fork() }.unwrap() {
             nix::unistd::ForkResult::Child => {
-                std::env::set_var("STOCKADE_TEST_CRASH_AT", step);
+                // Not std::env::set_var: it takes std's environment write lock, which a
+                // thread of the parent (another test reading a variable) may have held
+                // at fork time, and the child would wait on it forever.
+                // SAFETY: both strings are NUL-terminated and live across the call; this
+                // child has one thread, and glibc's setenv lock is never taken by the
+                // parent's threads, which only read the environment.
+                unsafe { libc::setenv(c"STOCKADE_TEST_CRASH_AT".as_ptr(), var.as_ptr(), 1) };
                 let _ = w.backend.create(&spec, &w.store, &opts);
                 // Reached only if the hook did not fire.
                 // SAFETY: _exit ends the forked child without running the parent's destructors.
