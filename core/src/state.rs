@@ -331,8 +331,26 @@ impl Entry {
     }
 
     /// Removes the state folder (after every resource is undone).
+    ///
+    /// The folder is first renamed out of its name, atomically: a process waiting for the
+    /// lock (a monitor recording an exit) then finds no folder, instead of recreating
+    /// `lock` in it while it is being emptied.
     pub fn remove(self) -> Result<(), StateError> {
-        fs::remove_dir_all(&self.dir).at(&self.dir)
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let tomb = match (self.dir.parent(), name) {
+            (Some(parent), Some(name)) => {
+                parent.join(format!(".{name}.deleted.{}", std::process::id()))
+            }
+            _ => self.dir.clone(),
+        };
+        let doomed = match fs::rename(&self.dir, &tomb) {
+            Ok(()) => &tomb,
+            Err(_) => &self.dir,
+        };
+        fs::remove_dir_all(doomed).at(doomed)
     }
 }
 

@@ -631,6 +631,17 @@ pub fn live_state(store: &StateStore, name: &str) -> Result<State, RuntimeError>
 pub fn refresh(store: &StateStore, name: &str) -> Result<State, RuntimeError> {
     let mut state = store.peek(name)?;
     if matches!(state.status, Status::Created | Status::Running) && !entry_alive(&state) {
+        // The process is gone; its parent (the monitor, or a foreground `run`) records the
+        // exit a moment later. Give it that moment, so `state` never shows a stopped
+        // environment without its exit status; mark it stopped ourselves only if nobody
+        // records (the parent was killed too).
+        if let Some(recorded) = wait_for_exit_record(store, name, EXIT_RECORD_WAIT) {
+            return Ok(recorded);
+        }
+        state = store.peek(name)?;
+        if !matches!(state.status, Status::Created | Status::Running) {
+            return Ok(state);
+        }
         state.status = Status::Stopped;
         if let Ok(mut e) = store.open(name, false) {
             if matches!(e.state.status, Status::Created | Status::Running) {
@@ -640,6 +651,27 @@ pub fn refresh(store: &StateStore, name: &str) -> Result<State, RuntimeError> {
         }
     }
     Ok(state)
+}
+
+/// How long `state` and `stop` wait for the parent of a dead process to record its exit.
+const EXIT_RECORD_WAIT: Duration = Duration::from_secs(2);
+
+/// Polls the record until it holds an exit (or leaves created/running), up to `timeout`.
+fn wait_for_exit_record(store: &StateStore, name: &str, timeout: Duration) -> Option<State> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match store.peek(name) {
+            Ok(s) if s.exit.is_some() || !matches!(s.status, Status::Created | Status::Running) => {
+                return Some(s)
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn stop(store: &StateStore, name: &str, grace: Duration) -> Result<(), RuntimeError> {
@@ -668,6 +700,8 @@ fn stop(store: &StateStore, name: &str, grace: Duration) -> Result<(), RuntimeEr
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Return once the exit is on record, so `stop` then `state` shows it.
+    refresh(store, name)?;
     Ok(())
 }
 
