@@ -195,7 +195,13 @@ fn delete_force_undoes_a_creator_killed_at_each_step() {
         // SAFETY: the child only sets a variable, calls the library and exits.
         match unsafe { nix::unistd::fork() }.unwrap() {
             nix::unistd::ForkResult::Child => {
-                std::env::set_var("STOCKADE_TEST_CRASH_AT", step);
+                // Not std::env::set_var: it takes std's environment lock for writing, and
+                // a test thread reading the environment at the fork (tempdir, the crash
+                // hook itself) leaves that lock held forever in this copy of the process.
+                let value = std::ffi::CString::new(step).unwrap();
+                // SAFETY: this forked child has one thread; both strings are NUL-terminated
+                // and live across the call.
+                unsafe { libc::setenv(c"STOCKADE_TEST_CRASH_AT".as_ptr(), value.as_ptr(), 1) };
                 let _ = w.backend.create(&spec, &w.store, &detached());
                 // Reached only if the hook did not fire.
                 // SAFETY: _exit ends the forked child without running the parent's destructors.

@@ -130,7 +130,7 @@ fn without_a_cpu_limit_a_busy_loop_gets_most_of_a_core() {
     let exit = w.backend.run(&spec, &w.store).unwrap();
     assert_eq!(exit.code, 0, "{exit:?}");
     let share = w.figure("burn", "cpu_ns") as f64 / w.figure("burn", "wall_ns") as f64;
-    assert!(share > 0.75, "unlimited busy loop got {share:.2} of a core");
+    assert!(share > 0.7, "unlimited busy loop got {share:.2} of a core");
 }
 
 #[test]

@@ -263,9 +263,14 @@ fn folder_for<'a>(
     }
 }
 
-/// Makes one cgroup folder (and the shared `stockade` parent). On v2 first enables, in
+/// Makes one cgroup folder (and the shared `stockade` parent). On v2 also enables, in
 /// `cgroup.subtree_control` of the base and of `stockade/`, the plan's controllers (an
 /// error when the base is not offered one) and the [`V2_ACCOUNTING`] ones it is offered.
+///
+/// Another environment's delete removes the shared parent when it empties it, at any
+/// moment until this folder exists in it (then it cannot): a parent that vanishes is made
+/// again. The parent's controllers are enabled once this folder pins it, so they are the
+/// ones this plan needs even if another create remade the parent meanwhile.
 pub fn make(folder: &Folder, plan: &CgroupPlan) -> Result<(), CgroupError> {
     let Some(parent) = folder.path.parent() else {
         return Err(CgroupError::Io {
@@ -273,29 +278,45 @@ pub fn make(folder: &Folder, plan: &CgroupPlan) -> Result<(), CgroupError> {
             source: io::Error::from(io::ErrorKind::InvalidInput),
         });
     };
-    if plan.version == CgroupVersion::V2 {
-        enable_controllers(folder, parent, plan)?;
-    }
-    // Another environment's delete may remove the shared parent between the two calls:
-    // make it again then.
-    for _ in 0..3 {
+    let enable = match plan.version {
+        CgroupVersion::V2 => controllers_to_enable(folder, plan)?,
+        CgroupVersion::V1 => None,
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
         fs::create_dir_all(parent).at(parent)?;
+        if let Some(line) = &enable {
+            match write_file(&folder.base.join("cgroup.subtree_control"), line) {
+                Err(CgroupError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                {
+                    continue
+                }
+                other => other?,
+            }
+        }
         match fs::create_dir(&folder.path) {
             // A crashed create of the same name left it: reuse it (it is ours by name).
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 10 => continue,
             Err(e) => return Err(e).at(&folder.path),
         }
     }
-    Err(io::Error::from(io::ErrorKind::NotFound)).at(&folder.path)
+    if let Some(line) = &enable {
+        write_file(&parent.join("cgroup.subtree_control"), line)?;
+    }
+    Ok(())
 }
 
-fn enable_controllers(
+/// The `+controller ...` line a v2 folder's ancestors need, after checking the base offers
+/// every planned controller; `None` when there is none to enable. Moves stockade out of a
+/// delegated base first (see [`place::vacate`]).
+fn controllers_to_enable(
     folder: &Folder,
-    parent: &Path,
     plan: &CgroupPlan,
-) -> Result<(), CgroupError> {
+) -> Result<Option<String>, CgroupError> {
     let offered_file = folder.base.join("cgroup.controllers");
     let offered = fs::read_to_string(&offered_file).at(&offered_file)?;
     let offered: Vec<&str> = offered.split_whitespace().collect();
@@ -314,19 +335,14 @@ fn enable_controllers(
     enable.sort();
     enable.dedup();
     if enable.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let line: Vec<String> = enable.iter().map(|c| format!("+{c}")).collect();
-    let line = line.join(" ");
     if !folder.at_root {
         // A delegated cgroup that holds stockade itself: move out of the way first.
         place::vacate(&folder.base)?;
     }
-    fs::create_dir_all(parent).at(parent)?;
-    for dir in [folder.base.as_path(), parent] {
-        write_file(&dir.join("cgroup.subtree_control"), &line)?;
-    }
-    Ok(())
+    let line: Vec<String> = enable.iter().map(|c| format!("+{c}")).collect();
+    Ok(Some(line.join(" ")))
 }
 
 /// Writes the plan's limit files; returns the optional ones skipped (file absent) with why.
