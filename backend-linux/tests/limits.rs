@@ -292,8 +292,12 @@ fn the_process_lives_in_its_cgroups_which_go_on_delete() {
     assert!(!folders.is_empty());
     for f in &folders {
         assert!(
-            f.ends_with("stockade/lim-member"),
-            "{} is not below the hierarchy root's stockade/",
+            f.parent().is_some_and(|p| p.ends_with("stockade"))
+                && f.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("lim-member."),
+            "{} is not stockade/lim-member.<hash of the test's state root>",
             f.display()
         );
         let procs = fs::read_to_string(f.join("cgroup.procs")).unwrap();
@@ -306,12 +310,12 @@ fn the_process_lives_in_its_cgroups_which_go_on_delete() {
     let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let v2 = folders.len() == 1;
     if v2 {
-        assert!(own.contains("0::/stockade/lim-member"), "{own}");
+        assert!(own.contains("0::/stockade/lim-member."), "{own}");
     } else {
         for c in ["memory", "pids", "cpu"] {
             assert!(
                 own.lines()
-                    .any(|l| l.split(':').nth(1) == Some(c) && l.ends_with(":/stockade/lim-member")),
+                    .any(|l| l.split(':').nth(1) == Some(c) && l.contains(":/stockade/lim-member.")),
                 "{c}: {own}"
             );
         }

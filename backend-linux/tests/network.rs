@@ -33,8 +33,13 @@ fn private(address: &str, gateway: &str) -> String {
 }
 
 /// The host end of `name`'s pair, as /sys/class/net shows it.
-fn host_end(name: &str) -> std::path::PathBuf {
-    Path::new("/sys/class/net").join(veth_names(name).0)
+fn host_end(w: &World, name: &str) -> std::path::PathBuf {
+    Path::new("/sys/class/net").join(host_ifname(w, name))
+}
+
+/// The host end's name: it depends on the state folder, so on the test's state root.
+fn host_ifname(w: &World, name: &str) -> String {
+    veth_names(name, &w.store.dir(name)).0
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
@@ -157,7 +162,7 @@ fn private_tcp_both_ways_with_eth0_default_route_and_lo() {
     );
     let spec = w.spec(name, &script, &private("10.213.21.2/30", "10.213.21.1"));
     w.backend.create(&spec, &w.store, &running()).unwrap();
-    let host_if = host_end(name);
+    let host_if = host_end(&w, name);
 
     // The host end: up, holding the gateway address.
     assert!(host_if.exists(), "{} missing", host_if.display());
@@ -320,7 +325,7 @@ fn two_private_environments_reach_the_host_but_not_each_other() {
     }
     for (me, ..) in envs {
         w.backend.delete(&w.store, me, false).unwrap();
-        assert!(!host_end(me).exists(), "{me}: host end left");
+        assert!(!host_end(&w, me).exists(), "{me}: host end left");
     }
 }
 
@@ -355,7 +360,7 @@ fn ipv6_private_link_carries_tcp() {
         "{route6}"
     );
     w.backend.delete(&w.store, name, true).unwrap();
-    assert!(!host_end(name).exists());
+    assert!(!host_end(&w, name).exists());
 }
 
 /// Runs `ip` (iproute2, installed by .ci/run) to make an interface stockade did not.
@@ -375,7 +380,7 @@ fn an_existing_host_interface_of_that_name_fails_create_and_is_left_alone() {
     // to do, and its undo must not delete the interface.
     let w = World::new();
     let name = "net-clash";
-    let host_if = veth_names(name).0;
+    let host_if = host_ifname(&w, name);
     // A veth pair: this kernel may lack the dummy driver, and veth is what stockade needs.
     ip(&[
         "link",
@@ -394,7 +399,7 @@ fn an_existing_host_interface_of_that_name_fails_create_and_is_left_alone() {
         .map(|_| ())
         .unwrap_err()
         .to_string();
-    let left = host_end(name).exists();
+    let left = host_end(&w, name).exists();
     if left {
         ip(&["link", "delete", &host_if]);
     }
@@ -459,18 +464,21 @@ fn delete_force_after_a_creator_killed_at_the_network_steps_leaves_nothing() {
         assert!(
             state.resources.iter().any(|r| matches!(
                 r,
-                stockade_core::state::Resource::Interface { name: n } if *n == veth_names(&name).0
+                stockade_core::state::Resource::Interface { name: n } if *n == host_ifname(&w, &name)
             )),
             "{step}: interface not recorded: {state:?}"
         );
         if step == "network" {
             // Made but not moved yet: the pair outlives the creator, so only undo removes it.
-            assert!(host_end(&name).exists(), "{step}: the pair is not there");
+            assert!(
+                host_end(&w, &name).exists(),
+                "{step}: the pair is not there"
+            );
         }
         w.backend
             .delete(&w.store, &name, true)
             .unwrap_or_else(|e| panic!("{step}: {e}"));
-        assert!(!host_end(&name).exists(), "{step}: host end left");
+        assert!(!host_end(&w, &name).exists(), "{step}: host end left");
         assert!(!w.store.dir(&name).exists(), "{step}: state left");
         assert!(
             common::cgroups_named(&name).is_empty(),

@@ -111,7 +111,8 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// cgroup folders `<...>/stockade/<name>` below the host's cgroup mounts.
+/// cgroup folders `<...>/stockade/<name>` (or `<name>.<hash>`, under a state root other
+/// than the default) below the host's cgroup mounts.
 pub fn cgroup_dirs(mounts: &[PathBuf], name: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
         let Ok(entries) = fs::read_dir(dir) else {
@@ -123,7 +124,14 @@ pub fn cgroup_dirs(mounts: &[PathBuf], name: &str) -> Vec<PathBuf> {
                 continue;
             }
             let path = e.path();
-            if e.file_name() == name && dir.file_name().is_some_and(|p| p == "stockade") {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            let ours = file == name
+                || file
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()));
+            if ours && dir.file_name().is_some_and(|p| p == "stockade") {
                 out.push(path.clone());
             }
             if depth > 0 {
@@ -211,14 +219,18 @@ mod tests {
         let memory = dir.path().join("memory");
         fs::create_dir_all(memory.join("stockade/web")).unwrap();
         fs::create_dir_all(memory.join("stockade/other")).unwrap();
+        fs::create_dir_all(memory.join("stockade/web.1a2b3c4")).unwrap();
+        fs::create_dir_all(memory.join("stockade/web-2")).unwrap();
         fs::create_dir_all(memory.join("web")).unwrap();
         let pids = dir.path().join("pids");
         fs::create_dir_all(pids.join("system.slice/stockade/web")).unwrap();
-        let found = cgroup_dirs(&[memory.clone(), pids.clone()], "web");
+        let mut found = cgroup_dirs(&[memory.clone(), pids.clone()], "web");
+        found.sort();
         assert_eq!(
             found,
             [
                 memory.join("stockade/web"),
+                memory.join("stockade/web.1a2b3c4"),
                 pids.join("system.slice/stockade/web")
             ]
         );

@@ -504,7 +504,7 @@ mod tests {
     fn private_plan() -> NetworkPlan {
         let spec =
             crate::plan::tests::spec("[network]\nmode = \"private\"\naddress = \"10.77.0.2/30\"\n");
-        crate::plan::net::plan(&spec).unwrap()
+        crate::plan::net::plan(&spec, std::path::Path::new("/run/stockade/web")).unwrap()
     }
 
     #[test]
@@ -518,7 +518,7 @@ mod tests {
             .filter(|s| step_netns(s) == Netns::Host)
             .map(ToString::to_string)
             .collect();
-        let (host, peer) = veth_names("web");
+        let (host, peer) = veth_names("web", std::path::Path::new("/run/stockade/web"));
         assert_eq!(
             on_host,
             [
@@ -532,7 +532,11 @@ mod tests {
 
     #[test]
     fn none_brings_lo_up_in_the_child() {
-        let plan = crate::plan::net::plan(&crate::plan::tests::spec("")).unwrap();
+        let plan = crate::plan::net::plan(
+            &crate::plan::tests::spec(""),
+            std::path::Path::new("/run/stockade/web"),
+        )
+        .unwrap();
         assert_eq!(steps_in_child(&plan), plan.steps.as_slice());
         assert_eq!(plan.steps.len(), 1);
     }

@@ -1,7 +1,8 @@
 //! cgroups: the environment's control group, the limit files written into it and its
 //! device policy (cgroups(7); kernel docs admin-guide/cgroup-v2.rst and cgroup-v1/).
 //!
-//! The cgroup is `stockade/<name>` ([`CgroupPlan::path`]) below a base folder that apply
+//! The cgroup is `stockade/<name>` (`<name>.<hash>` outside the default state root, see
+//! [`cgroup_path`]) below a base folder that apply
 //! chooses: the hierarchy root, or under systemd the caller's delegated cgroup (on v1, in
 //! each controller's hierarchy). It is made before the first process exists, so the process
 //! starts inside it (v2: `clone3` with `CLONE_INTO_CGROUP`); limits then hold from the
@@ -40,6 +41,25 @@ pub const MAX_CPU_QUOTA_US: u64 = (1 << 44) - 1;
 
 /// The folder below the hierarchy root that holds every environment's cgroup.
 pub const CGROUP_PARENT: &str = "stockade";
+
+/// The default state root on Linux; environments under it get `stockade/<name>`.
+pub const DEFAULT_STATE_ROOT: &str = "/run/stockade";
+
+/// The cgroup folder of an environment, relative to the hierarchy root:
+/// `stockade/<name>` under the default state root, `stockade/<name>.<hash>` under any
+/// other (`--root`), so that two environments of one name in two state roots never share
+/// a cgroup (names cannot hold '.', so the suffix cannot collide with a real name).
+pub fn cgroup_path(name: &str, state_dir: &std::path::Path) -> PathBuf {
+    let parent = PathBuf::from(CGROUP_PARENT);
+    if state_dir == std::path::Path::new(DEFAULT_STATE_ROOT).join(name) {
+        parent.join(name)
+    } else {
+        parent.join(format!(
+            "{name}.{:07x}",
+            super::net::instance_hash(state_dir)
+        ))
+    }
+}
 
 /// What can make a limit impossible to express as cgroup values.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -245,7 +265,7 @@ impl DevicePolicy {
 pub struct CgroupPlan {
     /// The hierarchy it lives in.
     pub version: CgroupVersion,
-    /// Its folder relative to the hierarchy root: `stockade/<name>`.
+    /// Its folder relative to the hierarchy root: `stockade/<name>` ([`cgroup_path`]).
     pub path: PathBuf,
     /// The controllers it needs (sorted): what the probe must find, and on v2 what apply
     /// enables in the ancestors' `cgroup.subtree_control`.
@@ -331,7 +351,7 @@ pub fn plan(spec: &Spec, ctx: &PlanContext) -> Result<CgroupPlan, CgroupPlanErro
     controllers.dedup();
     Ok(CgroupPlan {
         version: ctx.cgroup,
-        path: PathBuf::from(CGROUP_PARENT).join(&spec.name),
+        path: cgroup_path(&spec.name, &ctx.state_dir),
         controllers,
         writes,
         devices,

@@ -184,7 +184,7 @@ pub fn plan_with(
         name: spec.name.clone(),
         cgroup: cgroup::plan(spec, ctx)?,
         namespaces: ns::plan(spec),
-        network: net::plan(spec)?,
+        network: net::plan(spec, &ctx.state_dir)?,
         mounts: mount::plan(spec, ctx, &options.host_dirs)?,
         rlimits: rlimit::plan(spec),
         capabilities: caps::plan(spec),

@@ -15,14 +15,18 @@
 //! # Interface names
 //! Names are at most 15 bytes (`IFNAMSIZ` - 1) and must be unique on the host, while
 //! environment names are up to 64 bytes. The rule, deterministic from the environment's
-//! name: `sk-<p>-<h>` for the host end, where `<p>` is the name's first 4 characters
-//! (fewer if it is shorter) and `<h>` the low 28 bits of the name's 64-bit FNV-1a hash in
-//! 7 hex digits, e.g. `sk-web-1a2b3c4`. The peer is created as `sp-<p>-<h>` and only
+//! name and state folder: `sk-<p>-<h>` for the host end, where `<p>` is the name's first 4
+//! characters (fewer if it is shorter) and `<h>` the low 28 bits of the 64-bit FNV-1a hash
+//! of the state folder's path in 7 hex digits, e.g. `sk-web-1a2b3c4`. Hashing the folder,
+//! not the name, keeps two environments of the same name under different state roots
+//! (`--root`) apart. The peer is created as `sp-<p>-<h>` and only
 //! keeps that name until it is renamed `eth0` inside. The hash keeps names that share a
 //! prefix apart; the prefix lets a human tell the interfaces apart in `ip link`.
 
 use std::fmt;
 use std::net::IpAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -180,6 +184,11 @@ impl NetworkPlan {
     }
 }
 
+/// The low 28 bits of the state folder's FNV-1a hash: unique per (state root, name).
+pub fn instance_hash(state_dir: &Path) -> u64 {
+    fnv1a64(state_dir.as_os_str().as_bytes()) & 0x0fff_ffff
+}
+
 /// 64-bit FNV-1a: tiny, and stable across platforms and Rust releases, unlike std's
 /// `DefaultHasher`, so interface names never change between builds.
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -192,9 +201,9 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// The veth names of an environment: (host end, temporary peer name). See the module.
-pub fn veth_names(name: &str) -> (String, String) {
+pub fn veth_names(name: &str, state_dir: &Path) -> (String, String) {
     let prefix: String = name.chars().take(4).collect();
-    let hash = fnv1a64(name.as_bytes()) & 0x0fff_ffff;
+    let hash = instance_hash(state_dir);
     (
         format!("{HOST_IFNAME_PREFIX}{prefix}-{hash:07x}"),
         format!("sp-{prefix}-{hash:07x}"),
@@ -202,7 +211,7 @@ pub fn veth_names(name: &str) -> (String, String) {
 }
 
 /// The network steps of a spec.
-pub fn plan(spec: &Spec) -> Result<NetworkPlan, NetPlanError> {
+pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> {
     let net = &spec.network;
     let lo_up = NetStep::LinkUp {
         netns: Netns::Environment,
@@ -219,7 +228,7 @@ pub fn plan(spec: &Spec) -> Result<NetworkPlan, NetPlanError> {
             if host_address.max_prefix_len() != address.max_prefix_len() {
                 return Err(NetPlanError::GatewayFamily { address, gateway });
             }
-            let (host, peer) = veth_names(&spec.name);
+            let (host, peer) = veth_names(&spec.name, state_dir);
             vec![
                 NetStep::CreateVeth {
                     host: host.clone(),
@@ -271,6 +280,13 @@ mod tests {
     use super::*;
     use crate::plan::tests::spec;
 
+    /// The state folder the plan tests use (`PlanContext::new("/run/stockade", "web", ..)`).
+    const DIR: &str = "/run/stockade/web";
+
+    fn plan(spec: &Spec) -> Result<NetworkPlan, NetPlanError> {
+        super::plan(spec, Path::new(DIR))
+    }
+
     #[test]
     fn none_brings_lo_up() {
         let plan = plan(&spec("")).unwrap();
@@ -291,7 +307,7 @@ mod tests {
             "[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\ngateway = \"10.77.0.1\"\n",
         ))
         .unwrap();
-        let (host, peer) = veth_names("web");
+        let (host, peer) = veth_names("web", Path::new(DIR));
         assert_eq!(plan.host_interface(), Some(host.as_str()));
         assert_eq!(
             plan.describe(),
@@ -318,7 +334,7 @@ mod tests {
         .unwrap();
         assert!(plan.steps.contains(&NetStep::AddAddress {
             netns: Netns::Host,
-            ifname: veth_names("web").0,
+            ifname: veth_names("web", Path::new(DIR)).0,
             address: "10.9.0.2/30".parse().unwrap(),
         }));
     }
@@ -341,23 +357,27 @@ mod tests {
     fn veth_names_are_short_stable_and_distinct() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        let (host, peer) = veth_names("web");
+        let (host, peer) = veth_names("web", Path::new(DIR));
         assert_eq!(
             host,
-            format!("sk-web-{:07x}", fnv1a64(b"web") & 0x0fff_ffff)
+            format!("sk-web-{:07x}", fnv1a64(DIR.as_bytes()) & 0x0fff_ffff)
         );
         assert_eq!(&peer[..2], "sp");
         assert_eq!(host[2..], peer[2..]);
         let long = "a-very-long-environment-name-that-goes-on-and-on-for-sixty-four-b";
         for name in ["w", "web", long, "web-production-1", "web-production-2"] {
-            let (h, p) = veth_names(name);
+            let dir = Path::new("/run/stockade").join(name);
+            let (h, p) = veth_names(name, &dir);
             assert!(h.len() <= MAX_IFNAME && p.len() <= MAX_IFNAME, "{h} {p}");
-            assert_eq!(veth_names(name), (h, p), "deterministic");
+            assert_eq!(veth_names(name, &dir), (h, p), "deterministic");
         }
-        assert_eq!(veth_names(long).0.len(), 15);
+        let at = |name: &str| veth_names(name, &Path::new("/run/stockade").join(name)).0;
+        assert_eq!(at(long).len(), 15);
+        assert_ne!(at("web-production-1"), at("web-production-2"));
         assert_ne!(
-            veth_names("web-production-1").0,
-            veth_names("web-production-2").0
+            veth_names("web", Path::new("/run/stockade/web")).0,
+            veth_names("web", Path::new("/tmp/other/web")).0,
+            "same name under another state root"
         );
     }
 }
