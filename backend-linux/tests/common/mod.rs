@@ -121,10 +121,23 @@ pub fn cgroups_named(name: &str) -> Vec<PathBuf> {
     };
     let mut dirs: Vec<PathBuf> = top.filter_map(Result::ok).map(|e| e.path()).collect();
     dirs.push("/sys/fs/cgroup".into());
+    // `stockade/<name>`, or `stockade/<name>.<hash>` under a state root other than the
+    // default (the tests' temporary roots).
+    let ours = |file: &str| {
+        file == name
+            || file
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+    };
     for d in dirs {
-        let p = d.join("stockade").join(name);
-        if p.exists() {
-            found.push(p);
+        let Ok(entries) = fs::read_dir(d.join("stockade")) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            if ours(&e.file_name().to_string_lossy()) && e.path().is_dir() {
+                found.push(e.path());
+            }
         }
     }
     found

@@ -24,6 +24,9 @@ pub struct Summary<'a> {
     exit_signal: Option<i32>,
     reason: Option<&'a str>,
     spec_file: Option<&'a std::path::Path>,
+    /// What the backend could not do exactly (e.g. a swap limit the kernel cannot hold).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
 }
 
 impl<'a> Summary<'a> {
@@ -38,6 +41,7 @@ impl<'a> Summary<'a> {
             exit_signal: s.exit.as_ref().and_then(|e| e.signal),
             reason: s.exit.as_ref().and_then(|e| e.reason.as_deref()),
             spec_file: s.spec_file.as_deref(),
+            notes: &s.notes,
         }
     }
 }
