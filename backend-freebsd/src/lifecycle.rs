@@ -4,7 +4,7 @@
 
 use std::io;
 
-use stockade_core::state::{Exit, State, StateError, Status};
+use stockade_core::state::{Exit, LifecycleError, State, StateError, Status};
 
 use crate::apply::ApplyError;
 use crate::kernel::KernelError;
@@ -57,33 +57,12 @@ pub enum RuntimeError {
     /// The environment's process died before it was set up.
     #[error("the environment's process died while being set up")]
     DiedInSetup,
-    /// The command needs a running environment.
-    #[error("environment {name:?} is not running (status {status}); `stockade start {name}` or `stockade run` it first")]
-    NotRunning {
-        /// Its name.
-        name: String,
-        /// Its status.
-        status: String,
-    },
-    /// `start` of an environment that is not waiting for it.
-    #[error("environment {name:?} is not waiting to start (status {status})")]
-    NotCreated {
-        /// Its name.
-        name: String,
-        /// Its status.
-        status: String,
-    },
-    /// `delete` of a running environment without `--force`.
-    #[error(
-        "environment {0:?} is running: `stockade stop {0}` first, or `stockade delete --force {0}`"
-    )]
-    StillRunning(String),
+    /// Refused because of the environment's status (portable wording, from core).
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
     /// Processes survived SIGKILL.
     #[error("processes of environment {0:?} survived SIGKILL (stuck in the kernel); retry `stockade stop`")]
     Unkillable(String),
-    /// Not a signal.
-    #[error("unknown signal {0:?}: use a name like TERM, SIGKILL or a number like 9")]
-    BadSignal(String),
 }
 
 impl RuntimeError {
@@ -173,7 +152,7 @@ pub const FREEBSD_SIGNALS: &[(&str, i32)] = &[
 
 /// A FreeBSD signal number from a name (`TERM`, `SIGTERM`, `term`) or a number.
 pub fn parse_signal(text: &str) -> Result<i32, RuntimeError> {
-    let bad = || RuntimeError::BadSignal(text.to_string());
+    let bad = || RuntimeError::from(LifecycleError::BadSignal(text.to_string()));
     if let Ok(n) = text.parse::<i32>() {
         return if (1..=128).contains(&n) {
             Ok(n)
@@ -202,7 +181,7 @@ mod tests {
         assert_eq!(parse_signal("9").expect("nine"), 9);
         assert!(matches!(
             parse_signal("NOPE"),
-            Err(RuntimeError::BadSignal(_))
+            Err(RuntimeError::Lifecycle(LifecycleError::BadSignal(_)))
         ));
         assert!(parse_signal("0").is_err());
     }

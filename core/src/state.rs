@@ -147,6 +147,36 @@ pub enum StateError {
     },
 }
 
+/// A lifecycle command refused because of the environment's status: the same refusals,
+/// worded the same, on every OS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    /// The command needs a running environment.
+    #[error("environment {name:?} is not running (status {status}); `stockade start {name}` or `stockade run` it first")]
+    NotRunning {
+        /// Its name.
+        name: String,
+        /// Its status.
+        status: String,
+    },
+    /// `start` on an environment that is not waiting for it.
+    #[error("environment {name:?} is not waiting to start (status {status})")]
+    NotCreated {
+        /// Its name.
+        name: String,
+        /// Its status.
+        status: String,
+    },
+    /// `delete` of a running environment without `--force`.
+    #[error(
+        "environment {0:?} is running: `stockade stop {0}` first, or `stockade delete --force {0}`"
+    )]
+    StillRunning(String),
+    /// A signal name or number that is not one.
+    #[error("unknown signal {0:?}: use a name like TERM, SIGKILL or a number like 9")]
+    BadSignal(String),
+}
+
 trait WithPath<T> {
     fn at(self, path: &Path) -> Result<T, StateError>;
 }

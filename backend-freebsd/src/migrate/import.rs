@@ -344,7 +344,7 @@ impl Importer<'_> {
 
     fn hostname(&mut self, p: &Param) {
         let h = Self::last_text(p).to_string();
-        match check_hostname(&h) {
+        match stockade_core::spec::check_hostname(&h) {
             Ok(()) => self.hostname = Some(h),
             Err(why) => self.note(
                 ReportKind::NotCarried,
@@ -1305,24 +1305,6 @@ fn default_route(args: &[String]) -> Option<IpAddr> {
     match words.as_slice() {
         ["add", "default", gw, ..] => gw.parse().ok(),
         _ => None,
-    }
-}
-
-/// The spec's host name rule (core/src/spec/load.rs).
-fn check_hostname(h: &str) -> Result<(), String> {
-    if h.is_empty() || h.len() > 63 {
-        return Err(format!("host name {h:?} is not 1 to 63 characters"));
-    }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    if h.split('.').all(label_ok) {
-        Ok(())
-    } else {
-        Err(format!("{h:?} is not a valid host name"))
     }
 }
 

@@ -33,7 +33,7 @@ use nix::unistd::Pid;
 use stockade_core::backend::{
     CgroupVersion, CreateOptions, PlanContext, Runtime, Stats as PortableStats, Stdio,
 };
-use stockade_core::state::{Entry, Exit, Resource, State, StateStore, Status};
+use stockade_core::state::{Entry, Exit, LifecycleError, Resource, State, StateStore, Status};
 use stockade_core::Spec;
 
 use crate::apply::{self, BusyRetry, StopOutcome, StopTiming, UndoMode};
@@ -226,10 +226,10 @@ fn start(store: &StateStore, name: &str) -> Result<(), RuntimeError> {
     let alive = alive(&entry.state);
     if entry.state.status != Status::Created || !alive {
         let status = refreshed(&entry.state, alive);
-        return Err(RuntimeError::NotCreated {
+        return Err(RuntimeError::from(LifecycleError::NotCreated {
             name: name.into(),
             status: status_name(status).into(),
-        });
+        }));
     }
     let path = fifo_path(entry.dir());
     // Non-blocking: the process holds the fifo open for reading, so this opens at once.
@@ -345,12 +345,12 @@ fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, Runt
         source: std::io::Error::other(e),
     })?;
     let cfg = cfg.with_command(command)?;
-    let jid = SysKernel
-        .find_jail(&state.name)?
-        .ok_or_else(|| RuntimeError::NotRunning {
+    let jid = SysKernel.find_jail(&state.name)?.ok_or_else(|| {
+        RuntimeError::from(LifecycleError::NotRunning {
             name: name.into(),
             status: "no jail".into(),
-        })?;
+        })
+    })?;
     let blocked = Blocked::new()?;
     let Spawned { pid, go, ready } = spawn(&cfg, jid, Stdio::Inherit, None, None)
         .map_err(RuntimeError::sys("start the command"))?;
@@ -387,7 +387,9 @@ fn delete(store: &StateStore, name: &str, force: bool) -> Result<(), RuntimeErro
     let mut entry = store.open(name, true)?;
     let running = alive(&entry.state) && entry.state.status == Status::Running;
     if running && !force {
-        return Err(RuntimeError::StillRunning(name.into()));
+        return Err(RuntimeError::from(LifecycleError::StillRunning(
+            name.into(),
+        )));
     }
     let mut k = SysKernel;
     if force {
@@ -419,10 +421,10 @@ fn alive(state: &State) -> bool {
 fn live_state(store: &StateStore, name: &str) -> Result<State, RuntimeError> {
     let state = refresh(store, name)?;
     if !matches!(state.status, Status::Running | Status::Created) {
-        return Err(RuntimeError::NotRunning {
+        return Err(RuntimeError::from(LifecycleError::NotRunning {
             name: name.into(),
             status: status_name(state.status).into(),
-        });
+        }));
     }
     Ok(state)
 }

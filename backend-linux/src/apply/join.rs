@@ -20,7 +20,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use stockade_core::state::{Exit, StateStore};
+use stockade_core::state::{Exit, LifecycleError, StateStore};
 
 use super::process::{self, EXIT_STOCKADE};
 use super::runtime::{self, Relay, RuntimeError};
@@ -43,10 +43,10 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
 pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, RuntimeError> {
     let state = runtime::live_state(store, name)?;
     let (Some(pid), Some(start)) = (state.pid, state.pid_start_time) else {
-        return Err(RuntimeError::NotRunning {
+        return Err(RuntimeError::from(LifecycleError::NotRunning {
             name: name.into(),
             status: "unknown".into(),
-        });
+        }));
     };
     let cfg = runtime::read_process_config(&store.dir(name))?;
     let folders: Vec<PathBuf> = state
@@ -83,10 +83,10 @@ pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, 
         namespaces.push((fd, *flag));
     }
     if !proc::is_alive(pid, start) {
-        return Err(RuntimeError::NotRunning {
+        return Err(RuntimeError::from(LifecycleError::NotRunning {
             name: name.into(),
             status: "stopped".into(),
-        });
+        }));
     }
 
     let relay = Relay::install()?;

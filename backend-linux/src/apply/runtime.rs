@@ -38,7 +38,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use stockade_core::backend::{CgroupVersion, CreateOptions, PlanContext, Runtime, Stats, Stdio};
 use stockade_core::spec::Spec;
-use stockade_core::state::{Entry, Exit, Resource, State, StateError, StateStore, Status};
+use stockade_core::state::{
+    Entry, Exit, LifecycleError, Resource, State, StateError, StateStore, Status,
+};
 
 use super::cgroup::{self, CgroupError};
 use super::net::{self, NetError};
@@ -89,30 +91,9 @@ pub enum RuntimeError {
     /// A feature of the spec this backend cannot run yet.
     #[error("{0}")]
     Unsupported(String),
-    /// The command needs a running environment.
-    #[error("environment {name:?} is not running (status {status}); `stockade start {name}` or `stockade run` it first")]
-    NotRunning {
-        /// Its name.
-        name: String,
-        /// Its status.
-        status: String,
-    },
-    /// `start` on an environment that is not waiting for it.
-    #[error("environment {name:?} is not waiting to start (status {status})")]
-    NotCreated {
-        /// Its name.
-        name: String,
-        /// Its status.
-        status: String,
-    },
-    /// `delete` of a running environment without `--force`.
-    #[error(
-        "environment {0:?} is running: `stockade stop {0}` first, or `stockade delete --force {0}`"
-    )]
-    StillRunning(String),
-    /// A signal name or number that is not one.
-    #[error("unknown signal {0:?}: use a name like TERM, SIGKILL or a number like 9")]
-    BadSignal(String),
+    /// Refused because of the environment's status (portable wording, from core).
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
 }
 
 impl From<RuntimeError> for Error {
@@ -433,14 +414,14 @@ fn start(store: &StateStore, name: &str) -> Result<(), RuntimeError> {
     let mut entry = store.open(name, true)?;
     let alive = entry_alive(&entry.state);
     if entry.state.status != Status::Created || !alive {
-        return Err(RuntimeError::NotCreated {
+        return Err(RuntimeError::from(LifecycleError::NotCreated {
             name: name.into(),
             status: status_name(if alive {
                 entry.state.status
             } else {
                 Status::Stopped
             }),
-        });
+        }));
     }
     let path = spawn::fifo_path(entry.dir());
     // Non-blocking: the process holds the fifo open for reading, so this succeeds at once;
@@ -618,10 +599,10 @@ fn status_name(s: Status) -> String {
 pub fn live_state(store: &StateStore, name: &str) -> Result<State, RuntimeError> {
     let state = refresh(store, name)?;
     if !matches!(state.status, Status::Running | Status::Created) {
-        return Err(RuntimeError::NotRunning {
+        return Err(RuntimeError::from(LifecycleError::NotRunning {
             name: name.into(),
             status: status_name(state.status),
-        });
+        }));
     }
     Ok(state)
 }
@@ -709,7 +690,9 @@ fn delete(store: &StateStore, name: &str, force: bool) -> Result<(), RuntimeErro
     let mut entry = store.open(name, true)?;
     let alive = entry_alive(&entry.state);
     if alive && !force && entry.state.status == Status::Running {
-        return Err(RuntimeError::StillRunning(name.into()));
+        return Err(RuntimeError::from(LifecycleError::StillRunning(
+            name.into(),
+        )));
     }
     teardown(&mut entry)?;
     entry.remove()?;
@@ -718,7 +701,7 @@ fn delete(store: &StateStore, name: &str, force: bool) -> Result<(), RuntimeErro
 
 /// A signal from a name (`TERM`, `SIGTERM`, `term`) or a number (`15`).
 pub fn parse_signal(text: &str) -> Result<Signal, RuntimeError> {
-    let bad = || RuntimeError::BadSignal(text.into());
+    let bad = || RuntimeError::from(LifecycleError::BadSignal(text.into()));
     if let Ok(n) = text.parse::<i32>() {
         return Signal::try_from(n).map_err(|_| bad());
     }

@@ -1087,7 +1087,8 @@ fn hostname_from_name(name: &str) -> String {
     h
 }
 
-fn check_hostname(h: &str) -> Result<(), String> {
+/// Checks a host name (RFC 1123 labels, at most 63 bytes); the reason when invalid.
+pub fn check_hostname(h: &str) -> Result<(), String> {
     if h.is_empty() || h.len() > 63 {
         return Err(format!("{h:?} must be 1 to 63 characters"));
     }

@@ -6,7 +6,7 @@
 
 mod error;
 mod load;
-pub use load::check_name;
+pub use load::{check_hostname, check_name};
 mod reader;
 mod size;
 
