@@ -14,8 +14,9 @@
 //! ```
 //! # Synchronisation
 //! - `pid` pipe: helper → creator, the first process's host PID (4 bytes);
-//! - `go` pipe: creator → process, one byte once the PID is recorded and the process is in
-//!   its cgroups; EOF (the creator died) makes the process exit;
+//! - `go` pipe: creator → process, one byte once the PID is recorded, the process is in
+//!   its cgroups and its network is linked; EOF (the creator died) makes the process exit.
+//!   The process builds its root meanwhile, and makes its cgroup namespace after `go`;
 //! - `ready` pipe: process → creator, `R` when the root is built, or `E <message>`;
 //! - `report` pipe: process → its waiter, `<code> <message>` when exec fails; EOF on a
 //!   successful execve (it is close-on-exec);
@@ -262,6 +263,11 @@ fn child_main(setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: 
     // Until execve this process runs stockade's code inside the environment's PID
     // namespace: keep /proc/1/exe, /proc/1/mem and friends closed to it.
     let _ = nix::sys::prctl::set_dumpable(false);
+    // The root is built while the creator places this process in its cgroups (on cgroup
+    // v1 a write to cgroup.procs waits for an RCU grace period, milliseconds) and links
+    // its network: the two run side by side. Nothing here needs the cgroup or the
+    // network, and nothing of the user's runs before `go`.
+    let root = prepare_root(&setup);
     let mut byte = [0u8; 1];
     if !matches!(read_full(&go_r, &mut byte), Ok(1)) {
         // The creator died before releasing us: nothing to do but vanish.
@@ -269,7 +275,7 @@ fn child_main(setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: 
     }
     drop(go_r);
     let mut ready = fs::File::from(ready_w);
-    let prepared = prepare(&setup);
+    let prepared = root.and_then(|ids| prepare_after_go(&setup).map(|()| ids));
     let (ids, home) = match prepared {
         Ok(v) => v,
         Err(msg) => {
@@ -302,8 +308,28 @@ fn child_main(setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: 
     }
 }
 
-/// The privileged part of the child: namespaces, network, root, host name, user, cwd.
-fn prepare(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>), String> {
+/// The privileged part of the child that needs nothing from the creator: the root, the
+/// host name, the user, the cwd.
+fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>), String> {
+    let plan = setup.plan;
+    if setup.detach_stdin {
+        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())
+            .map_err(|e| format!("/dev/null: {e}"))?;
+        sys::dup_onto_stdio(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
+    }
+    rootfs::build(&plan.mounts).map_err(|e| e.to_string())?;
+    if plan.namespaces.has(Namespace::Uts) {
+        nix::unistd::sethostname(&plan.process.hostname)
+            .map_err(|e| format!("sethostname {}: {e}", plan.process.hostname))?;
+    }
+    let (ids, home) = process::resolve_user(&setup.cfg.user).map_err(|e| e.to_string())?;
+    process::enter_cwd(&setup.cfg.cwd).map_err(|e| e.to_string())?;
+    Ok((ids, home))
+}
+
+/// The part that needs the creator's work first: the cgroup namespace is made once the
+/// process is in its cgroups (so they become its root), and `lo` comes up.
+fn prepare_after_go(setup: &ChildSetup<'_>) -> Result<(), String> {
     let plan = setup.plan;
     if plan.namespaces.has(Namespace::Cgroup) {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
@@ -322,19 +348,7 @@ fn prepare(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>), Str
             other => return Err(format!("network step not supported yet: {other}")),
         }
     }
-    if setup.detach_stdin {
-        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())
-            .map_err(|e| format!("/dev/null: {e}"))?;
-        sys::dup_onto_stdio(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
-    }
-    rootfs::build(&plan.mounts).map_err(|e| e.to_string())?;
-    if plan.namespaces.has(Namespace::Uts) {
-        nix::unistd::sethostname(&plan.process.hostname)
-            .map_err(|e| format!("sethostname {}: {e}", plan.process.hostname))?;
-    }
-    let (ids, home) = process::resolve_user(&setup.cfg.user).map_err(|e| e.to_string())?;
-    process::enter_cwd(&setup.cfg.cwd).map_err(|e| e.to_string())?;
-    Ok((ids, home))
+    Ok(())
 }
 
 /// Reads until `buf` is full or EOF; returns how much was read.
