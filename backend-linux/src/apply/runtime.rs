@@ -266,11 +266,17 @@ fn create_in(
         cgroup::place::base_for(h, &hierarchies, &caller, &cgroup::place::is_delegated)
     };
     let folders = cgroup::folders(&plan.cgroup, &hierarchies, &base)?;
+    // One save records every folder before any is made (undo tolerates folders never
+    // made): on cgroup v1 that is one write of state.json instead of one per hierarchy.
+    entry
+        .state
+        .resources
+        .extend(folders.iter().map(|f| Resource::Cgroup {
+            path: f.path.clone(),
+        }));
+    entry.save()?;
+    crash_point("cgroup");
     for folder in &folders {
-        entry.record(Resource::Cgroup {
-            path: folder.path.clone(),
-        })?;
-        crash_point("cgroup");
         cgroup::make(folder, &plan.cgroup)?;
         crash_point("cgroup-made");
     }
