@@ -72,11 +72,20 @@ pub enum OciError {
     /// A limit has no cgroup value.
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupPlanError),
+    /// A copy-on-write root has no OCI form: the bundle's root would be the base itself.
+    #[error(
+        "root.overlay has no OCI form: runc or crun would write straight into the base \
+         folder; mount the overlay yourself and give its mount point as root.path"
+    )]
+    Overlay,
 }
 
 /// Exports a spec as an OCI `config.json`, planning with `options` (the host's system
 /// folder layout, used by `root.host`).
 pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciError> {
+    if spec.root.overlay.is_some() {
+        return Err(OciError::Overlay);
+    }
     let ctx = PlanContext::new("/run/stockade", &spec.name, CgroupVersion::V2);
     let plan = plan_with(spec, &ctx, options)?;
     let mut notes = Vec::new();
@@ -461,6 +470,13 @@ mod tests {
         let s = spec("name = \"w\"\n[root]\npath = \"/r\"\n[process]\ncommand = [\"/bin/sh\"]\nuser = \"www\"\n");
         let e = export(&s, &LinuxPlanOptions::default()).unwrap_err();
         assert!(e.to_string().contains("UID:GID"), "{e}");
+    }
+
+    #[test]
+    fn a_copy_on_write_root_is_refused() {
+        let s = spec("name = \"w\"\n[root]\npath = \"/r\"\noverlay = true\n[process]\ncommand = [\"/bin/sh\"]\n");
+        let e = export(&s, &LinuxPlanOptions::default()).unwrap_err();
+        assert!(matches!(e, OciError::Overlay), "{e}");
     }
 
     #[test]
