@@ -33,6 +33,16 @@ pub enum Command {
     Import(commands::import::Args),
     /// Write a spec as a jail.conf block or an OCI config.json.
     Export(commands::export::Args),
+    /// The lifecycle commands, which need this host's runtime.
+    #[command(flatten)]
+    Lifecycle(Lifecycle),
+    /// List what a copy-on-write environment changed relative to its base.
+    Diff(commands::diff::Args),
+}
+
+/// The subcommands that run, inspect and remove environments (they need a runtime).
+#[derive(Debug, Subcommand)]
+pub enum Lifecycle {
     /// Run an environment: create, start, wait, delete (or leave it running with -d).
     Run(commands::run::Args),
     /// Make an environment whose process waits for `start`.
@@ -54,6 +64,4 @@ pub enum Command {
     Kill(commands::kill::Args),
     /// Remove an environment and everything made for it.
     Delete(commands::delete::Args),
-    /// List what a copy-on-write environment changed relative to its base.
-    Diff(commands::diff::Args),
 }

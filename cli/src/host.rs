@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use stockade_core::backend::CgroupVersion;
 use stockade_core::state::StateStore;
 
-use crate::cli::Command;
+use crate::cli::Lifecycle;
 use crate::commands::plan::Os;
 
 cfg_if::cfg_if! {
@@ -14,7 +14,7 @@ cfg_if::cfg_if! {
         pub const HOST_OS: Option<Os> = Some(Os::Linux);
 
         /// Runs a lifecycle command with this host's runtime.
-        pub fn lifecycle(command: Command, store: &StateStore) -> anyhow::Result<ExitCode> {
+        pub fn lifecycle(command: Lifecycle, store: &StateStore) -> anyhow::Result<ExitCode> {
             crate::commands::lifecycle(&linux_backend(), command, store)
         }
 
@@ -33,7 +33,7 @@ cfg_if::cfg_if! {
         pub const HOST_OS: Option<Os> = Some(Os::Freebsd);
 
         /// Runs a lifecycle command with this host's runtime.
-        pub fn lifecycle(command: Command, store: &StateStore) -> anyhow::Result<ExitCode> {
+        pub fn lifecycle(command: Lifecycle, store: &StateStore) -> anyhow::Result<ExitCode> {
             crate::commands::lifecycle(&stockade_freebsd::FreebsdBackend, command, store)
         }
 

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use stockade_core::state::StateStore;
 use stockade_core::Spec;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Lifecycle};
 use crate::host;
 
 /// Runs the chosen subcommand.
@@ -42,35 +42,27 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", stockade_core::portability::markdown());
             Ok(ExitCode::SUCCESS)
         }
-        lifecycle => host::lifecycle(lifecycle, &store),
+        Command::Lifecycle(command) => host::lifecycle(command, &store),
     }
 }
 
 /// Runs a lifecycle command (run, create, start, ...) with a runtime.
 pub fn lifecycle<R: stockade_core::backend::Runtime>(
     rt: &R,
-    command: Command,
+    command: Lifecycle,
     store: &StateStore,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run(args) => run::run(rt, store, &args),
-        Command::Create(args) => create::run(rt, store, &args),
-        Command::Start(args) => start::run(rt, store, &args),
-        Command::Exec(args) => exec::run(rt, store, &args),
-        Command::List(args) => list::run(rt, store, &args),
-        Command::State(args) => state::run(rt, store, &args),
-        Command::Stats(args) => stats::run(rt, store, &args),
-        Command::Stop(args) => stop::run(rt, store, &args),
-        Command::Kill(args) => kill::run(rt, store, &args),
-        Command::Delete(args) => delete::run(rt, store, &args),
-        Command::Check(_)
-        | Command::Plan(_)
-        | Command::Portability
-        | Command::Import(_)
-        | Command::Export(_)
-        | Command::Diff(_) => {
-            unreachable!("dispatch handles the commands that need no runtime")
-        }
+        Lifecycle::Run(args) => run::run(rt, store, &args),
+        Lifecycle::Create(args) => create::run(rt, store, &args),
+        Lifecycle::Start(args) => start::run(rt, store, &args),
+        Lifecycle::Exec(args) => exec::run(rt, store, &args),
+        Lifecycle::List(args) => list::run(rt, store, &args),
+        Lifecycle::State(args) => state::run(rt, store, &args),
+        Lifecycle::Stats(args) => stats::run(rt, store, &args),
+        Lifecycle::Stop(args) => stop::run(rt, store, &args),
+        Lifecycle::Kill(args) => kill::run(rt, store, &args),
+        Lifecycle::Delete(args) => delete::run(rt, store, &args),
     }
 }
 
