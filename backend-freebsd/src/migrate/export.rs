@@ -371,11 +371,7 @@ fn network_hooks(b: &mut Block, steps: &[NetStep]) {
                 iface,
                 address,
             } => {
-                let family = if address.addr().is_ipv4() {
-                    "inet"
-                } else {
-                    "inet6"
-                };
+                let family = crate::plan::net::family(address.addr());
                 let cmd = format!("ifconfig {iface} {family} {address} up");
                 up_done.push((*side, iface.clone()));
                 match side {
@@ -394,7 +390,7 @@ fn network_hooks(b: &mut Block, steps: &[NetStep]) {
                 }
             }
             NetStep::DefaultRoute { side, gateway } => {
-                let family = if gateway.is_ipv4() { "inet" } else { "inet6" };
+                let family = crate::plan::net::family(*gateway);
                 let cmd = format!("route add -{family} default {gateway}");
                 match side {
                     Side::Host => b.append("exec.prestart", &cmd),

@@ -24,6 +24,15 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 use stockade_core::spec::{Network, NetworkMode};
 
+/// ifconfig(8)'s and route(8)'s address family word for an address: `inet` or `inet6`.
+pub fn family(addr: IpAddr) -> &'static str {
+    if addr.is_ipv4() {
+        "inet"
+    } else {
+        "inet6"
+    }
+}
+
 /// Longest interface name: IFNAMSIZ (16) less the terminating NUL.
 pub const MAX_IFNAME: usize = 15;
 
@@ -144,16 +153,12 @@ impl fmt::Display for NetStep {
                 iface,
                 address,
             } => {
-                let family = if address.addr().is_ipv4() {
-                    "inet"
-                } else {
-                    "inet6"
-                };
+                let family = family(address.addr());
                 write!(f, "{side}: {iface} {family} {address}")
             }
             NetStep::Up { side, iface } => write!(f, "{side}: {iface} up"),
             NetStep::DefaultRoute { side, gateway } => {
-                let family = if gateway.is_ipv4() { "inet" } else { "inet6" };
+                let family = family(gateway);
                 write!(f, "{side}: route add -{family} default {gateway}")
             }
         }

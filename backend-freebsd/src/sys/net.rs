@@ -118,11 +118,7 @@ pub fn if_vnet(iface: &str, jid: Jid) -> KResult<()> {
 
 /// `ifconfig IF inet|inet6 ADDR/LEN alias`.
 pub fn if_addr(ns: Netns, iface: &str, address: IpNet) -> KResult<()> {
-    let family = if address.addr().is_ipv4() {
-        "inet"
-    } else {
-        "inet6"
-    };
+    let family = crate::plan::net::family(address.addr());
     let op = format!("{ns}: {iface} {family} {address}");
     let addr = address.to_string();
     run(
