@@ -158,7 +158,7 @@ impl fmt::Display for NetStep {
             }
             NetStep::Up { side, iface } => write!(f, "{side}: {iface} up"),
             NetStep::DefaultRoute { side, gateway } => {
-                let family = family(gateway);
+                let family = family(*gateway);
                 write!(f, "{side}: route add -{family} default {gateway}")
             }
         }
