@@ -121,9 +121,26 @@ pub enum Stdio {
     /// The caller's stdin, stdout and stderr (foreground `run`, `exec`).
     #[default]
     Inherit,
-    /// stdin from /dev/null, stdout and stderr to the caller's (detached `create`/`run -d`),
-    /// as runc's pass-through mode does.
+    /// stdin from /dev/null, stdout and stderr to the caller's, as runc's pass-through
+    /// mode does (an OCI runtime caller such as conmon hands its own pipes).
     Detached,
+    /// stdin from /dev/null, stdout and stderr to the environment's log in its state
+    /// folder (`create`, `run -d`): the caller's descriptors are never kept, so
+    /// `x=$(stockade create ...)` returns at once. `stockade logs` reads it.
+    Log,
+    /// A pseudo-terminal opened inside the environment (`run -t`, an OCI
+    /// `process.terminal`); its master is handed to the caller in [`Created::terminal`].
+    Terminal,
+    /// A pseudo-terminal whose master the monitor keeps (`create -t`, `run -d -t`): it
+    /// logs the output as [`Stdio::Log`] does and serves `stockade attach`.
+    LogTerminal,
+}
+
+impl Stdio {
+    /// Whether the process gets a pseudo-terminal.
+    pub fn terminal(self) -> bool {
+        matches!(self, Stdio::Terminal | Stdio::LogTerminal)
+    }
 }
 
 /// Options of `create`.
@@ -135,6 +152,23 @@ pub struct CreateOptions {
     pub start: bool,
 }
 
+/// What `create` made.
+#[derive(Debug)]
+pub struct Created {
+    /// The environment's state, as recorded.
+    pub state: crate::state::State,
+    /// The master side of the process's terminal with [`Stdio::Terminal`].
+    pub terminal: Option<std::os::fd::OwnedFd>,
+}
+
+/// Options of a foreground `run` or `exec`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Foreground {
+    /// Give the process a pseudo-terminal and relay the caller's terminal to it (raw
+    /// mode, window size, both ways); the caller's modes are restored on every exit.
+    pub terminal: bool,
+}
+
 /// The lifecycle of environments on one OS: what `stockade run`, `create`, `start`,
 /// `exec`, `kill`, `stop`, `delete`, `state` and `list` do. Every method works on the
 /// state store, so any command can pick up where another (or a crashed one) left off.
@@ -142,32 +176,64 @@ pub trait Runtime: Backend {
     /// Makes the environment (every kernel object, recorded in the store), leaving its
     /// process waiting for `start` unless `opts.start`. On failure, undoes everything made.
     /// A monitor process waits for the environment and records its exit.
+    fn create_made(
+        &self,
+        spec: &Spec,
+        store: &crate::state::StateStore,
+        opts: &CreateOptions,
+    ) -> Result<Created, Self::Error>;
+
+    /// [`Runtime::create_made`] for callers that need the state only.
     fn create(
         &self,
         spec: &Spec,
         store: &crate::state::StateStore,
         opts: &CreateOptions,
-    ) -> Result<crate::state::State, Self::Error>;
+    ) -> Result<crate::state::State, Self::Error> {
+        self.create_made(spec, store, opts).map(|c| c.state)
+    }
 
     /// Lets a created environment's process exec its command.
     fn start(&self, store: &crate::state::StateStore, name: &str) -> Result<(), Self::Error>;
 
-    /// Foreground run: create, start, forward signals, wait, delete. Returns how the
-    /// process ended.
+    /// Foreground run: create, start, forward signals (relay the terminal with
+    /// `fg.terminal`), wait, delete. Returns how the process ended.
+    fn run_with(
+        &self,
+        spec: &Spec,
+        store: &crate::state::StateStore,
+        fg: Foreground,
+    ) -> Result<crate::state::Exit, Self::Error>;
+
+    /// [`Runtime::run_with`] with the caller's stdio passed through.
     fn run(
         &self,
         spec: &Spec,
         store: &crate::state::StateStore,
-    ) -> Result<crate::state::Exit, Self::Error>;
+    ) -> Result<crate::state::Exit, Self::Error> {
+        self.run_with(spec, store, Foreground::default())
+    }
 
     /// Runs a command inside a running environment, in the foreground, with the same
-    /// namespaces, limits and privileges; returns how it ended.
+    /// namespaces, limits and privileges (and a terminal with `fg.terminal`); returns how
+    /// it ended.
+    fn exec_with(
+        &self,
+        store: &crate::state::StateStore,
+        name: &str,
+        command: &[String],
+        fg: Foreground,
+    ) -> Result<crate::state::Exit, Self::Error>;
+
+    /// [`Runtime::exec_with`] with the caller's stdio passed through.
     fn exec(
         &self,
         store: &crate::state::StateStore,
         name: &str,
         command: &[String],
-    ) -> Result<crate::state::Exit, Self::Error>;
+    ) -> Result<crate::state::Exit, Self::Error> {
+        self.exec_with(store, name, command, Foreground::default())
+    }
 
     /// Sends a signal (a name like `TERM`/`SIGTERM` or a number) to the environment's
     /// first process.

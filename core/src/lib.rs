@@ -3,12 +3,14 @@
 //! - [`spec`]: the TOML environment spec (schema v1), strict parsing and validation;
 //! - [`portability`]: every spec feature's support level per target OS, as data;
 //! - [`backend`]: the interface each OS backend implements, and the host facts it probes.
+//! - [`logs`]: a detached environment's output log (rotated, timestamps kept apart);
 //!
 //! Nothing here touches the kernel: it compiles and is tested on every OS.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod logs;
 pub mod portability;
 pub mod spec;
 pub mod state;

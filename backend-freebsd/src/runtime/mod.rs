@@ -31,7 +31,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use stockade_core::backend::{
-    CgroupVersion, CreateOptions, PlanContext, Runtime, Stats as PortableStats, Stdio,
+    CgroupVersion, CreateOptions, Foreground, PlanContext, Runtime, Stats as PortableStats, Stdio,
 };
 use stockade_core::state::{Entry, Exit, LifecycleError, Resource, State, StateStore, Status};
 use stockade_core::Spec;
@@ -49,25 +49,36 @@ use spawn::{fifo_path, read_ready, spawn, Monitor, Spawned};
 const FORCE_GRACE: Duration = Duration::ZERO;
 
 impl Runtime for FreebsdBackend {
-    fn create(
+    fn create_made(
         &self,
         spec: &Spec,
         store: &StateStore,
         opts: &CreateOptions,
-    ) -> Result<State, Error> {
+    ) -> Result<stockade_core::backend::Created, Error> {
         let made = create(spec, store, opts, false)?;
-        Ok(made.entry.state.clone())
+        Ok(stockade_core::backend::Created {
+            state: made.entry.state.clone(),
+            terminal: None,
+        })
     }
 
     fn start(&self, store: &StateStore, name: &str) -> Result<(), Error> {
         Ok(start(store, name)?)
     }
 
-    fn run(&self, spec: &Spec, store: &StateStore) -> Result<Exit, Error> {
+    fn run_with(&self, spec: &Spec, store: &StateStore, fg: Foreground) -> Result<Exit, Error> {
+        refuse_terminal(fg.terminal)?;
         Ok(run(spec, store)?)
     }
 
-    fn exec(&self, store: &StateStore, name: &str, command: &[String]) -> Result<Exit, Error> {
+    fn exec_with(
+        &self,
+        store: &StateStore,
+        name: &str,
+        command: &[String],
+        fg: Foreground,
+    ) -> Result<Exit, Error> {
+        refuse_terminal(fg.terminal)?;
         Ok(exec(store, name, command)?)
     }
 
@@ -121,6 +132,7 @@ fn create(
     opts: &CreateOptions,
     foreground: bool,
 ) -> Result<Created, RuntimeError> {
+    refuse_terminal(opts.stdio.terminal())?;
     let host = crate::probe::probe()?;
     let ctx = PlanContext::new(store.root(), &spec.name, CgroupVersion::V2);
     let plan = crate::plan::plan_with(spec, &ctx, &crate::probe::plan_options(spec))?;
@@ -310,6 +322,16 @@ impl Drop for Blocked {
     fn drop(&mut self) {
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
     }
+}
+
+/// Terminals are not wired into the FreeBSD runtime yet: refused plainly, never ignored.
+fn refuse_terminal(terminal: bool) -> Result<(), RuntimeError> {
+    if terminal {
+        return Err(RuntimeError::Setup(
+            "a terminal (-t, process.terminal) is not supported by the FreeBSD runtime yet".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn run(spec: &Spec, store: &StateStore) -> Result<Exit, RuntimeError> {

@@ -83,8 +83,8 @@ pub fn spawn(
     let (go_r, go_w) = proc::pipe()?;
     let (ready_r, ready_w) = proc::pipe()?;
     let devnull = match stdio {
-        Stdio::Detached => Some(fs::File::open("/dev/null")?),
-        Stdio::Inherit => None,
+        Stdio::Detached | Stdio::Log => Some(fs::File::open("/dev/null")?),
+        Stdio::Inherit | Stdio::Terminal | Stdio::LogTerminal => None,
     };
     let fds = ChildFds {
         go: go_r,

@@ -13,6 +13,7 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
@@ -20,6 +21,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use stockade_core::backend::Foreground;
 use stockade_core::state::{Exit, LifecycleError, StateStore};
 
 use super::process::{self, EXIT_STOCKADE};
@@ -40,7 +42,12 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
 ];
 
 /// Runs `command` in the environment `name`, in the foreground; returns how it ended.
-pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, RuntimeError> {
+pub fn exec(
+    store: &StateStore,
+    name: &str,
+    command: &[String],
+    fg: Foreground,
+) -> Result<Exit, RuntimeError> {
     let state = runtime::live_state(store, name)?;
     let (Some(pid), Some(start)) = (state.pid, state.pid_start_time) else {
         return Err(RuntimeError::from(LifecycleError::NotRunning {
@@ -92,12 +99,21 @@ pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, 
     let relay = Relay::install()?;
     let (pid_r, pid_w) = spawn::pipe().map_err(sys_err("pipe"))?;
     let (report_r, report_w) = spawn::pipe().map_err(sys_err("pipe"))?;
+    // The command's terminal comes back over this socket (opened inside, see spawn).
+    let terminal = if fg.terminal {
+        let (ours, theirs) = UnixStream::pair().map_err(sys_err("socketpair"))?;
+        Some((OwnedFd::from(ours), OwnedFd::from(theirs)))
+    } else {
+        None
+    };
+    let (term_ours, term_theirs) = terminal.unzip();
     let argv = command.to_vec();
 
     match sys::fork().map_err(sys_err("fork"))? {
         Forked::Child => {
-            drop((pid_r, report_r));
+            drop((pid_r, report_r, term_ours));
             let mut keep: Vec<RawFd> = vec![pid_w.as_raw_fd(), report_w.as_raw_fd()];
+            keep.extend(term_theirs.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(namespaces.iter().map(|(fd, _)| fd.as_raw_fd()));
             spawn::close_all_but(&keep);
             let report = Some(&report_w);
@@ -121,6 +137,12 @@ pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, 
                     if let Err(e) = process::enter_cwd(&cfg.cwd) {
                         process::fail(report, EXIT_STOCKADE, &e.to_string());
                     }
+                    if let Some(sock) = &term_theirs {
+                        if let Err(e) = spawn::take_terminal(sock.as_fd(), ids) {
+                            process::fail(report, EXIT_STOCKADE, &e);
+                        }
+                    }
+                    drop(term_theirs);
                     if let Err(e) = process::drop_privileges(&cfg, ids) {
                         process::fail(report, EXIT_STOCKADE, &e.to_string());
                     }
@@ -136,7 +158,7 @@ pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, 
             }
         }
         Forked::Parent(helper) => {
-            drop((pid_w, report_w));
+            drop((pid_w, report_w, term_theirs));
             drop(namespaces);
             let mut buf = [0u8; 4];
             let got = spawn::read_full(&pid_r, &mut buf);
@@ -148,7 +170,26 @@ pub fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, 
                 return Err(RuntimeError::Setup(msg));
             }
             let child = Pid::from_raw(i32::from_ne_bytes(buf));
-            runtime::wait_foreground(child, &relay, &folders, Some(report_r))
+            let session = match term_ours {
+                None => None,
+                Some(sock) => {
+                    let mut tag = [0u8; 1];
+                    match stockade_term::fdpass::recv(sock.as_fd(), &mut tag) {
+                        Ok(Some((master, _))) => Some(
+                            stockade_term::relay::Session::start(master)
+                                .map_err(sys_err("relay the terminal"))?,
+                        ),
+                        // The command's process failed before it had a terminal: its
+                        // report and status say why.
+                        _ => None,
+                    }
+                }
+            };
+            let exit = runtime::wait_foreground(child, &relay, &folders, Some(report_r));
+            if let Some(s) = session {
+                s.finish();
+            }
+            exit
         }
     }
 }

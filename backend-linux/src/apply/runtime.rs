@@ -36,7 +36,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
-use stockade_core::backend::{CgroupVersion, CreateOptions, PlanContext, Runtime, Stats, Stdio};
+use stockade_core::backend::{
+    CgroupVersion, CreateOptions, Foreground, PlanContext, Runtime, Stats, Stdio,
+};
 use stockade_core::spec::Spec;
 use stockade_core::state::{
     Entry, Exit, LifecycleError, Resource, State, StateError, StateStore, Status,
@@ -45,7 +47,7 @@ use stockade_core::state::{
 use super::cgroup::{self, CgroupError};
 use super::net::{self, NetError};
 use super::process::ProcessConfig;
-use super::spawn::{self, ChildSetup, MonitorArgs};
+use super::spawn::{self, ChildSetup, ChildStdio, MonitorArgs, MonitorOutput};
 use super::{join, proc, sys};
 use crate::plan::PlanError;
 use crate::{Error, LinuxBackend};
@@ -126,26 +128,35 @@ pub(super) fn crash_point(step: &str) {
 }
 
 impl Runtime for LinuxBackend {
-    fn create(
+    fn create_made(
         &self,
         spec: &Spec,
         store: &StateStore,
         opts: &CreateOptions,
-    ) -> Result<State, Error> {
+    ) -> Result<stockade_core::backend::Created, Error> {
         let made = create(self, spec, store, opts, false)?;
-        Ok(made.entry.state.clone())
+        Ok(stockade_core::backend::Created {
+            state: made.entry.state.clone(),
+            terminal: made.terminal,
+        })
     }
 
     fn start(&self, store: &StateStore, name: &str) -> Result<(), Error> {
         Ok(start(store, name)?)
     }
 
-    fn run(&self, spec: &Spec, store: &StateStore) -> Result<Exit, Error> {
-        Ok(run(self, spec, store)?)
+    fn run_with(&self, spec: &Spec, store: &StateStore, fg: Foreground) -> Result<Exit, Error> {
+        Ok(run(self, spec, store, fg)?)
     }
 
-    fn exec(&self, store: &StateStore, name: &str, command: &[String]) -> Result<Exit, Error> {
-        Ok(join::exec(store, name, command)?)
+    fn exec_with(
+        &self,
+        store: &StateStore,
+        name: &str,
+        command: &[String],
+        fg: Foreground,
+    ) -> Result<Exit, Error> {
+        Ok(join::exec(store, name, command, fg)?)
     }
 
     fn signal(&self, store: &StateStore, name: &str, signal: &str) -> Result<(), Error> {
@@ -181,6 +192,9 @@ pub struct Created {
     pub pid: Pid,
     /// The report pipe when the caller waits for the process itself (foreground).
     pub report: Option<OwnedFd>,
+    /// The master of the process's terminal, when `opts.terminal` and the caller keeps
+    /// it (not with `Stdio::Log`, where the monitor does).
+    pub terminal: Option<OwnedFd>,
 }
 
 /// Plans with this host's cgroup version.
@@ -219,7 +233,12 @@ pub fn create(
     crash_point("state");
     let mut made = MadeSoFar { pid: None };
     match create_in(&plan, &mut entry, opts, foreground, store, &mut made) {
-        Ok((pid, report)) => Ok(Created { entry, pid, report }),
+        Ok((pid, report, terminal)) => Ok(Created {
+            entry,
+            pid,
+            report,
+            terminal,
+        }),
         Err(e) => {
             undo(&mut entry, made.pid, foreground);
             let _ = entry.remove();
@@ -240,7 +259,7 @@ fn create_in(
     foreground: bool,
     store: &StateStore,
     made: &mut MadeSoFar,
-) -> Result<(Pid, Option<OwnedFd>), RuntimeError> {
+) -> Result<(Pid, Option<OwnedFd>, Option<OwnedFd>), RuntimeError> {
     let dir = entry.dir().to_path_buf();
     let cfg = ProcessConfig::from_plan(plan);
     let cfg_path = dir.join("process.json");
@@ -314,15 +333,17 @@ fn create_in(
         )
     };
 
+    let (stdio, output, terminal) = streams(opts, foreground)?;
     let setup = ChildSetup {
         plan,
         cfg: &cfg,
-        detach_stdin: opts.stdio == Stdio::Detached,
+        stdio,
         fifo,
     };
     let monitor = (!foreground).then(|| MonitorArgs {
         store: store.clone(),
         name: entry.state.name.clone(),
+        output,
     });
     let spawned = spawn::spawn(setup, cgroup_fd, monitor)
         .map_err(sys_err("start the environment's process"))?;
@@ -358,13 +379,74 @@ fn create_in(
         None => return Err(RuntimeError::DiedInSetup),
     }
     crash_point("ready");
+    // The process sent its terminal's master before `R`.
+    let terminal = match terminal {
+        None => None,
+        Some(sock) => {
+            let mut tag = [0u8; 1];
+            match stockade_term::fdpass::recv(sock.as_fd(), &mut tag)
+                .map_err(sys_err("receive the environment's terminal"))?
+            {
+                Some((master, _)) => Some(master),
+                None => return Err(RuntimeError::DiedInSetup),
+            }
+        }
+    };
     entry.state.status = if opts.start {
         Status::Running
     } else {
         Status::Created
     };
     entry.save()?;
-    Ok((pid, spawned.report))
+    Ok((pid, spawned.report, terminal))
+}
+
+/// The child's streams, what the monitor keeps, and the creator's end of the terminal
+/// socket when the creator takes the master.
+fn streams(
+    opts: &CreateOptions,
+    foreground: bool,
+) -> Result<(ChildStdio, MonitorOutput, Option<OwnedFd>), RuntimeError> {
+    let pair = || -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()
+            .map_err(sys_err("socketpair for the terminal"))?;
+        Ok((a.into(), b.into()))
+    };
+    let log = matches!(opts.stdio, Stdio::Log | Stdio::LogTerminal) && !foreground;
+    Ok(match (opts.stdio.terminal(), log) {
+        (true, true) => {
+            let (child, monitor) = pair()?;
+            (
+                ChildStdio::Terminal(child),
+                MonitorOutput::Terminal(monitor),
+                None,
+            )
+        }
+        (true, false) => {
+            let (child, creator) = pair()?;
+            (
+                ChildStdio::Terminal(child),
+                MonitorOutput::None,
+                Some(creator),
+            )
+        }
+        (false, true) => {
+            let (out_r, out) = spawn::pipe().map_err(sys_err("pipe"))?;
+            let (err_r, err) = spawn::pipe().map_err(sys_err("pipe"))?;
+            (
+                ChildStdio::Pipes { out, err },
+                MonitorOutput::Pipes {
+                    out: out_r,
+                    err: err_r,
+                },
+                None,
+            )
+        }
+        (false, false) if opts.stdio == Stdio::Inherit => {
+            (ChildStdio::Inherit, MonitorOutput::None, None)
+        }
+        (false, false) => (ChildStdio::NullStdin, MonitorOutput::None, None),
+    })
 }
 
 /// Undoes whatever the record lists (newest first), plus a process not recorded yet.
@@ -448,18 +530,46 @@ fn start(store: &StateStore, name: &str) -> Result<(), RuntimeError> {
 
 /// Foreground run: create (this process is the parent), wait with signals forwarded,
 /// delete.
-fn run(backend: &LinuxBackend, spec: &Spec, store: &StateStore) -> Result<Exit, RuntimeError> {
+fn run(
+    backend: &LinuxBackend,
+    spec: &Spec,
+    store: &StateStore,
+    fg: Foreground,
+) -> Result<Exit, RuntimeError> {
     let relay = Relay::install()?;
     let opts = CreateOptions {
-        stdio: Stdio::Inherit,
+        stdio: if fg.terminal {
+            Stdio::Terminal
+        } else {
+            Stdio::Inherit
+        },
         start: true,
     };
     let created = create(backend, spec, store, &opts, true)?;
-    let Created { entry, pid, report } = created;
+    let Created {
+        entry,
+        pid,
+        report,
+        terminal,
+    } = created;
     let folders = cgroup_folders(&entry.state);
     // Other commands (stop, kill, exec) must be able to lock the environment meanwhile.
     drop(entry);
+    let session = match terminal.map(stockade_term::relay::Session::start) {
+        Some(Err(e)) => {
+            kill_all(pid, &folders);
+            let _ = waitpid(pid, None);
+            let _ = delete(store, &spec.name, true);
+            return Err(sys_err("relay the terminal")(e));
+        }
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
     let exit = wait_foreground(pid, &relay, &folders, report);
+    // The last output is copied and the caller's modes are back before anything else.
+    if let Some(s) = session {
+        s.finish();
+    }
     let cleanup = delete(store, &spec.name, true);
     let exit = exit?;
     if let Ok(mut e) = store.open(&spec.name, false) {

@@ -34,7 +34,11 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
+use std::time::SystemTime;
+
+use stockade_core::logs::{LogWriter, Stream as LogStream, DEFAULT_CAP};
 use stockade_core::state::{Exit, StateStore, Status};
+use stockade_term::monitor::{Sink, Sources, Stream as MonitorStream};
 
 use super::process::{self, ProcessConfig, EXIT_STOCKADE};
 use super::sys::{self, Forked};
@@ -55,10 +59,39 @@ pub struct ChildSetup<'a> {
     pub plan: &'a LinuxPlan,
     /// The process part of it.
     pub cfg: &'a ProcessConfig,
-    /// Read `/dev/null` into stdin (`Stdio::Detached`).
-    pub detach_stdin: bool,
+    /// Where the process's standard streams go.
+    pub stdio: ChildStdio,
     /// The exec fifo, opened read-write; `None` starts at once.
     pub fifo: Option<OwnedFd>,
+}
+
+/// The process's standard streams, as the child sets them up.
+pub enum ChildStdio {
+    /// The creator's own (foreground, no terminal).
+    Inherit,
+    /// stdin from /dev/null, stdout and stderr kept (runc's pass-through).
+    NullStdin,
+    /// stdin from /dev/null, stdout and stderr onto these pipe write ends (the monitor
+    /// logs the read ends).
+    Pipes {
+        /// stdout's write end.
+        out: OwnedFd,
+        /// stderr's write end.
+        err: OwnedFd,
+    },
+    /// A pty opened inside the environment; its master goes over this unix socket to
+    /// whoever holds the other end (the creator or the monitor).
+    Terminal(OwnedFd),
+}
+
+impl ChildStdio {
+    fn fds(&self) -> Vec<RawFd> {
+        match self {
+            ChildStdio::Inherit | ChildStdio::NullStdin => Vec::new(),
+            ChildStdio::Pipes { out, err } => vec![out.as_raw_fd(), err.as_raw_fd()],
+            ChildStdio::Terminal(sock) => vec![sock.as_raw_fd()],
+        }
+    }
 }
 
 /// The creator's ends after a successful spawn.
@@ -73,12 +106,39 @@ pub struct Spawned {
     pub report: Option<OwnedFd>,
 }
 
-/// What the detached monitor needs to record the exit.
+/// What the detached monitor needs to record the exit and keep the output.
 pub struct MonitorArgs {
     /// The state store.
     pub store: StateStore,
     /// The environment's name.
     pub name: String,
+    /// The process's output, when the monitor keeps it.
+    pub output: MonitorOutput,
+}
+
+/// What the monitor reads the process's output from.
+pub enum MonitorOutput {
+    /// Nothing (the output goes elsewhere).
+    None,
+    /// The read ends of the stdout and stderr pipes.
+    Pipes {
+        /// stdout.
+        out: OwnedFd,
+        /// stderr.
+        err: OwnedFd,
+    },
+    /// The socket the process sends its pty master over.
+    Terminal(OwnedFd),
+}
+
+impl MonitorArgs {
+    fn fds(&self) -> Vec<RawFd> {
+        match &self.output {
+            MonitorOutput::None => Vec::new(),
+            MonitorOutput::Pipes { out, err } => vec![out.as_raw_fd(), err.as_raw_fd()],
+            MonitorOutput::Terminal(sock) => vec![sock.as_raw_fd()],
+        }
+    }
 }
 
 /// Forks the helper and clones the first process. `cgroup_v2` is the folder to be born in
@@ -107,6 +167,8 @@ pub fn spawn(
             ];
             keep.extend(setup.fifo.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(cgroup_v2.as_ref().map(|f| f.as_raw_fd()));
+            keep.extend(setup.stdio.fds());
+            keep.extend(monitor.as_ref().map_or(Vec::new(), MonitorArgs::fds));
             // The creator's other fds (the state lock above all, other tests' pipes in a
             // test binary) must not live on in the helper, the monitor or the process.
             close_all_but(&keep);
@@ -117,6 +179,10 @@ pub fn spawn(
         Forked::Parent(helper_pid) => {
             drop((pid_w, go_r, ready_w, report_w));
             drop(setup.fifo);
+            drop(setup.stdio);
+            let foreground = monitor.is_none();
+            // The monitor's ends (log pipes, terminal socket) live on in the monitor only.
+            drop(monitor);
             drop(cgroup_v2);
             let mut buf = [0u8; 4];
             let got = read_full(&pid_r, &mut buf);
@@ -132,11 +198,7 @@ pub fn spawn(
                 pid: Pid::from_raw(i32::from_ne_bytes(buf)),
                 go: go_w,
                 ready: ready_r,
-                report: if monitor.is_some() {
-                    None
-                } else {
-                    Some(report_r)
-                },
+                report: foreground.then_some(report_r),
             })
         }
     }
@@ -185,11 +247,13 @@ fn helper(
     match sys::clone3(flags, cgroup_v2.as_ref().map(|f| f.as_fd()), sibling) {
         Ok(Forked::Child) => {
             drop((pid_w, report_r));
+            drop(monitor);
             child_main(setup, go_r, ready_w, report_w)
         }
         Ok(Forked::Parent(pid)) => {
             drop((go_r, ready_w, report_w, cgroup_v2));
             drop(setup.fifo);
+            drop(setup.stdio);
             let mut f = fs::File::from(pid_w);
             if f.write_all(&pid.as_raw().to_ne_bytes()).is_err() {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -204,7 +268,8 @@ fn helper(
     }
 }
 
-/// The detached monitor: waits for the process, records its exit. Uses no terminal.
+/// The detached monitor: keeps the process's output (log, attach socket), waits for it,
+/// records its exit. Uses no terminal of its own.
 fn run_monitor(pid: Pid, report_r: OwnedFd, m: MonitorArgs) -> ! {
     if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
         for fd in 0..3 {
@@ -212,6 +277,8 @@ fn run_monitor(pid: Pid, report_r: OwnedFd, m: MonitorArgs) -> ! {
         }
     }
     let _ = nix::unistd::chdir("/");
+    let dir = m.store.dir(&m.name);
+    keep_output(pid, m.output, &dir);
     let status = loop {
         match waitpid(pid, None) {
             Ok(s) => break Some(s),
@@ -231,6 +298,57 @@ fn run_monitor(pid: Pid, report_r: OwnedFd, m: MonitorArgs) -> ! {
         }
     }
     sys::exit_now(0)
+}
+
+/// The log in the state folder, as the monitor's sink.
+struct LogSink(Option<LogWriter>);
+
+impl Sink for LogSink {
+    fn output(&mut self, stream: MonitorStream, bytes: &[u8]) {
+        let stream = match stream {
+            MonitorStream::Out => LogStream::Out,
+            MonitorStream::Err => LogStream::Err,
+        };
+        if let Some(w) = &mut self.0 {
+            // A full disk must not stop the process: the output is dropped instead.
+            let _ = w.write(stream, bytes, SystemTime::now());
+        }
+    }
+}
+
+/// Logs the output until the process ends; for a terminal, serves `attach` meanwhile.
+fn keep_output(pid: Pid, output: MonitorOutput, dir: &Path) {
+    let mut sources = Sources {
+        exited: sys::pidfd_open(pid).ok(),
+        ..Sources::default()
+    };
+    match output {
+        MonitorOutput::None => return,
+        MonitorOutput::Pipes { out, err } => {
+            sources.out = Some(out);
+            sources.err = Some(err);
+        }
+        MonitorOutput::Terminal(sock) => {
+            let mut tag = [0u8; 1];
+            // EOF: the process died before it had a terminal.
+            let Ok(Some((master, _))) = stockade_term::fdpass::recv(sock.as_fd(), &mut tag) else {
+                return;
+            };
+            drop(sock);
+            let path = attach_socket(dir);
+            let _ = fs::remove_file(&path);
+            sources.listener = std::os::unix::net::UnixListener::bind(&path).ok();
+            sources.master = Some(master);
+        }
+    }
+    let mut sink = LogSink(LogWriter::open(dir, DEFAULT_CAP).ok());
+    stockade_term::monitor::serve(sources, &mut sink);
+    let _ = fs::remove_file(attach_socket(dir));
+}
+
+/// The attach socket of a detached terminal, in the state folder.
+pub fn attach_socket(dir: &Path) -> PathBuf {
+    dir.join("attach.sock")
 }
 
 /// Reads the report pipe to EOF: `<code> <message>` from a failed exec, or nothing.
@@ -275,7 +393,7 @@ fn child_main(setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: 
     }
     drop(go_r);
     let mut ready = fs::File::from(ready_w);
-    let prepared = root.and_then(|ids| prepare_after_go(&setup).map(|()| ids));
+    let prepared = root.and_then(|(ids, home)| prepare_after_go(&setup, ids).map(|()| (ids, home)));
     let (ids, home) = match prepared {
         Ok(v) => v,
         Err(msg) => {
@@ -312,10 +430,17 @@ fn child_main(setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: 
 /// host name, the user, the cwd.
 fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>), String> {
     let plan = setup.plan;
-    if setup.detach_stdin {
+    if matches!(
+        setup.stdio,
+        ChildStdio::NullStdin | ChildStdio::Pipes { .. }
+    ) {
         let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())
             .map_err(|e| format!("/dev/null: {e}"))?;
         sys::dup_onto_stdio(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
+    }
+    if let ChildStdio::Pipes { out, err } = &setup.stdio {
+        sys::dup_onto_stdio(out.as_fd(), 1).map_err(|e| format!("dup2 stdout: {e}"))?;
+        sys::dup_onto_stdio(err.as_fd(), 2).map_err(|e| format!("dup2 stderr: {e}"))?;
     }
     rootfs::build(&plan.mounts).map_err(|e| e.to_string())?;
     if plan.namespaces.has(Namespace::Uts) {
@@ -329,11 +454,16 @@ fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>)
 
 /// The part that needs the creator's work first: the cgroup namespace is made once the
 /// process is in its cgroups (so they become its root), and `lo` comes up.
-fn prepare_after_go(setup: &ChildSetup<'_>) -> Result<(), String> {
+fn prepare_after_go(setup: &ChildSetup<'_>, ids: process::Ids) -> Result<(), String> {
     let plan = setup.plan;
     if plan.namespaces.has(Namespace::Cgroup) {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| format!("unshare(CLONE_NEWCGROUP): {e}"))?;
+    }
+    if let ChildStdio::Terminal(sock) = &setup.stdio {
+        // After the pivot and inside the device cgroup: the root's /dev/ptmx is the
+        // environment's own devpts instance, so the terminal is a /dev/pts/N it can name.
+        take_terminal(sock.as_fd(), ids)?;
     }
     // `private` links are made by the creator before `go`; only `none` has work here.
     for step in net::steps_in_child(&plan.network) {
@@ -349,6 +479,29 @@ fn prepare_after_go(setup: &ChildSetup<'_>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Opens a pty inside the environment, sends its master over `sock`, and makes the slave
+/// this process's controlling terminal and standard streams, owned by the user the
+/// command runs as (as a login gives a user their terminal).
+pub fn take_terminal(sock: std::os::fd::BorrowedFd<'_>, owner: process::Ids) -> Result<(), String> {
+    let pty = stockade_term::pty::open().map_err(|e| {
+        format!(
+            "open a terminal from the environment's /dev/ptmx: {e} \
+             (a terminal needs /dev in the environment: root.host, or a kind = \"dev\" mount)"
+        )
+    })?;
+    nix::unistd::fchown(
+        pty.slave.as_fd(),
+        Some(nix::unistd::Uid::from_raw(owner.uid)),
+        Some(nix::unistd::Gid::from_raw(owner.gid)),
+    )
+    .map_err(|e| format!("give the terminal to {}:{}: {e}", owner.uid, owner.gid))?;
+    stockade_term::fdpass::send(sock, pty.master.as_fd(), b"M")
+        .map_err(|e| format!("hand over the terminal: {e}"))?;
+    drop(pty.master);
+    stockade_term::pty::make_controlling(pty.slave)
+        .map_err(|e| format!("make the terminal controlling: {e}"))
 }
 
 /// Reads until `buf` is full or EOF; returns how much was read.

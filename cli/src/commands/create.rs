@@ -11,6 +11,9 @@ use super::load_spec;
 /// Arguments of `create`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Give the process a terminal (`stockade attach` reaches it once started).
+    #[arg(short, long)]
+    pub tty: bool,
     /// Override the spec's name.
     #[arg(long)]
     pub name: Option<String>,
@@ -22,11 +25,17 @@ pub struct Args {
 /// Runs `create`.
 pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Result<ExitCode> {
     let spec = load_spec(&args.file, args.name.as_deref(), &[])?;
+    // The output goes to the environment's log, never to our stdout: a caller capturing
+    // it (`x=$(stockade create ...)`) gets the name and its end-of-file at once.
     let opts = CreateOptions {
-        stdio: Stdio::Detached,
+        stdio: if args.tty {
+            Stdio::LogTerminal
+        } else {
+            Stdio::Log
+        },
         start: false,
     };
-    let state = rt.create(&spec, store, &opts)?;
-    println!("{}", state.name);
+    let made = rt.create_made(&spec, store, &opts)?;
+    println!("{}", made.state.name);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,15 @@
-//! `stockade run [-d] [--name N] FILE [-- CMD...]`: create, start, wait, delete.
+//! `stockade run [-d] [-t] [-i] [--name N] FILE [-- CMD...]`: create, start, wait, delete.
 //!
-//! In the foreground, stdio is passed through, Ctrl-C stops the environment, and the exit
-//! status is the command's (128+N for signal N). With `-d` the environment is left
-//! running under a small monitor that records its exit; `stockade state` shows it.
+//! In the foreground, stdio is passed through (or, with `-t`, the caller's terminal is
+//! relayed to a pty inside), Ctrl-C stops the environment (with `-t` it reaches the
+//! process, as on any terminal), and the exit status is the command's (128+N for signal
+//! N). With `-d` the environment is left running under a small monitor that records its
+//! exit and keeps its output in the state folder (`stockade logs`, `attach` with `-t`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use stockade_core::backend::{CreateOptions, Runtime, Stdio};
+use stockade_core::backend::{CreateOptions, Foreground, Runtime, Stdio};
 use stockade_core::state::StateStore;
 
 use super::load_spec;
@@ -18,6 +20,13 @@ pub struct Args {
     /// Leave the environment running in the background.
     #[arg(short, long)]
     pub detach: bool,
+    /// Give the process a terminal (a pty opened inside the environment); in the
+    /// foreground the caller's terminal is relayed to it in raw mode.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Keep stdin connected (always so in the foreground; with -d, use -t and `attach`).
+    #[arg(short, long)]
+    pub interactive: bool,
     /// Override the spec's name.
     #[arg(long)]
     pub name: Option<String>,
@@ -34,14 +43,18 @@ pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Resul
     let spec = load_spec(&args.file, args.name.as_deref(), &args.command)?;
     if args.detach {
         let opts = CreateOptions {
-            stdio: Stdio::Detached,
+            stdio: if args.tty {
+                Stdio::LogTerminal
+            } else {
+                Stdio::Log
+            },
             start: true,
         };
-        let state = rt.create(&spec, store, &opts)?;
-        println!("{}", state.name);
+        let made = rt.create_made(&spec, store, &opts)?;
+        println!("{}", made.state.name);
         return Ok(ExitCode::SUCCESS);
     }
-    let exit = rt.run(&spec, store)?;
+    let exit = rt.run_with(&spec, store, Foreground { terminal: args.tty })?;
     if let Some(reason) = &exit.reason {
         eprintln!("stockade: {}: {reason}", spec.name);
     }
