@@ -74,6 +74,18 @@ fn probe_this_host() -> Result<HostInfo, Error> {
     Ok(probe::probe_root(std::path::Path::new("/"))?)
 }
 
+/// The caller when it runs without root (rootless mode), from the real host.
+#[cfg(target_os = "linux")]
+fn this_caller_rootless() -> Option<plan::userns::RootlessHost> {
+    apply::userns::detect()
+}
+
+/// Off Linux nobody runs Linux environments: plan for root.
+#[cfg(not(target_os = "linux"))]
+fn this_caller_rootless() -> Option<plan::userns::RootlessHost> {
+    None
+}
+
 /// Off Linux there is nothing to probe: say so instead of guessing.
 #[cfg(not(target_os = "linux"))]
 fn probe_this_host() -> Result<HostInfo, Error> {
@@ -122,6 +134,7 @@ mod tests {
             host_dirs: vec![HostDir::Dir {
                 path: "/opt/only".into(),
             }],
+            rootless: None,
         };
         let plan = LinuxBackend::new(options).plan(&spec, &ctx).unwrap();
         let json = serde_json::to_string(&plan).unwrap();

@@ -227,6 +227,7 @@ fn namespace_type(ns: Namespace) -> &'static str {
         Namespace::Ipc => "ipc",
         Namespace::Net => "network",
         Namespace::Cgroup => "cgroup",
+        Namespace::User => "user",
     }
 }
 

@@ -390,6 +390,7 @@ impl LinuxPlanOptions {
     pub fn detect_in(root: &Path) -> Result<Self, ProbeError> {
         Ok(LinuxPlanOptions {
             host_dirs: detect_host_dirs(root)?,
+            rootless: crate::this_caller_rootless(),
         })
     }
 }

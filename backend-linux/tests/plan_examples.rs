@@ -188,6 +188,7 @@ fn root_host_mount_steps() {
                 path: "/usr".into(),
             },
         ],
+        rootless: None,
     };
     let ctx = PlanContext::new("/run/stockade", "x", CgroupVersion::V2);
     let p = LinuxBackend::new(options).plan(&s, &ctx).unwrap();

@@ -28,6 +28,11 @@ cfg_if::cfg_if! {
         pub fn linux_backend() -> stockade_linux::LinuxBackend {
             stockade_linux::LinuxBackend::for_this_host().unwrap_or_default()
         }
+
+        /// Without root: `$XDG_RUNTIME_DIR/stockade` (rootless mode).
+        fn rootless_state_root() -> Option<std::path::PathBuf> {
+            stockade_linux::apply::userns::default_state_root()
+        }
     } else if #[cfg(target_os = "freebsd")] {
         /// This host's OS, as `plan --target` names it.
         pub const HOST_OS: Option<Os> = Some(Os::Freebsd);
@@ -46,15 +51,22 @@ cfg_if::cfg_if! {
         pub fn linux_backend() -> stockade_linux::LinuxBackend {
             stockade_linux::LinuxBackend::default()
         }
+
+        /// Jails need root: there is no rootless state root.
+        fn rootless_state_root() -> Option<std::path::PathBuf> {
+            None
+        }
     } else {
         compile_error!("stockade builds for Linux and FreeBSD");
     }
 }
 
-/// Where state lives by default on an OS: /run on Linux, /var/run on FreeBSD.
+/// Where state lives by default on an OS: /run on Linux, /var/run on FreeBSD; without
+/// root on this host, `$XDG_RUNTIME_DIR/stockade` (rootless Linux).
 pub fn default_state_root(os: Option<Os>) -> std::path::PathBuf {
     match os {
         Some(Os::Freebsd) => "/var/run/stockade".into(),
+        _ if os == HOST_OS => rootless_state_root().unwrap_or_else(|| "/run/stockade".into()),
         _ => "/run/stockade".into(),
     }
 }

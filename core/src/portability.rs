@@ -4,6 +4,8 @@
 //! mapping the backends apply, and the conformance suite's expected outcomes, so the
 //! answer to "does this behave the same on FreeBSD?" is written once.
 
+mod rootless;
+
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
@@ -20,10 +22,13 @@ pub enum Target {
     LinuxCgroupV1,
     /// FreeBSD 13 or later.
     Freebsd,
+    /// Linux without root: a user namespace, cgroups only where delegated (cgroup v2
+    /// otherwise). Not in [`Target::ALL`]: `check --target linux-rootless` asks for it.
+    LinuxRootless,
 }
 
 impl Target {
-    /// Every target, in table order.
+    /// Every target that runs as root, in table order (`check --target all`).
     pub const ALL: [Target; 3] = [
         Target::LinuxCgroupV2,
         Target::LinuxCgroupV1,
@@ -36,6 +41,7 @@ impl Target {
             Target::LinuxCgroupV2 => "linux (cgroup v2)",
             Target::LinuxCgroupV1 => "linux (cgroup v1)",
             Target::Freebsd => "freebsd",
+            Target::LinuxRootless => "linux (rootless)",
         }
     }
 
@@ -208,6 +214,7 @@ impl Row {
             Target::LinuxCgroupV2 => self.linux,
             Target::LinuxCgroupV1 => self.linux_v1.unwrap_or(self.linux),
             Target::Freebsd => self.freebsd,
+            Target::LinuxRootless => rootless::differs(self.feature).unwrap_or(self.linux),
         }
     }
 }
@@ -427,6 +434,11 @@ pub fn support(feature: Feature, target: Target) -> Support {
 pub fn mechanism(feature: Feature, target: Target) -> Mechanism {
     if let Feature::Privilege(p) = feature {
         let m = privilege_mapping(p);
+        if target == Target::LinuxRootless {
+            if let Some(r) = rootless::differs(feature) {
+                return r;
+            }
+        }
         return if target.is_linux() {
             Mechanism {
                 how: m.capabilities.first().copied().unwrap_or("-"),
@@ -612,9 +624,12 @@ pub fn markdown() -> String {
          **approximate** (works, with the difference stated) or **unsupported** (with the \
          reason). `stockade check FILE --target all` applies this table to one file. \
          Host prerequisites (cgroup controllers, racct, VIMAGE) are checked at run time, \
-         not here; [freebsd.md](freebsd.md) explains the FreeBSD side and why it differs.\n\n",
+         not here; [freebsd.md](freebsd.md) explains the FreeBSD side and why it differs. \
+         **linux (rootless)** is Linux run without root, in a user namespace that maps the \
+         caller to root inside (`stockade check FILE --target linux-rootless`; \
+         [rootless.md](rootless.md)); FreeBSD has no rootless mode: jails need root.\n\n",
     );
-    out.push_str("## Features\n\n| feature | key | linux (cgroup v2) | linux (cgroup v1) | freebsd |\n|---|---|---|---|---|\n");
+    out.push_str("## Features\n\n| feature | key | linux (cgroup v2) | linux (cgroup v1) | freebsd | linux (rootless) |\n|---|---|---|---|---|---|\n");
     for r in FEATURES {
         let on = |t| {
             let m = r.on(t);
@@ -622,12 +637,13 @@ pub fn markdown() -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} | {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} |",
             r.feature.label(),
             r.key.replace('|', "\\|"),
             on(Target::LinuxCgroupV2),
             on(Target::LinuxCgroupV1),
             on(Target::Freebsd),
+            on(Target::LinuxRootless),
         );
     }
     out.push_str("\n## Privileges (`privileges.allow`)\n\n");
@@ -641,15 +657,17 @@ pub fn markdown() -> String {
          the privileges apply to root inside the environment only: a process running as \
          another user has none (Linux keeps the inheritable and ambient sets empty).\n\n",
     );
-    out.push_str("| name | grants | linux | freebsd |\n|---|---|---|---|\n");
+    out.push_str("| name | grants | linux | freebsd | linux (rootless) |\n|---|---|---|---|---|\n");
     for m in PRIVILEGES {
+        let rootless = mechanism(Feature::Privilege(m.privilege), Target::LinuxRootless);
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} |",
             m.privilege.name(),
             m.privilege.description(),
             support_cell(m.capabilities, m.linux),
             support_cell(m.jail_params, m.freebsd),
+            cell(rootless.how, rootless.support),
         );
     }
     out

@@ -123,3 +123,22 @@ fn docs_portability_md_is_generated_from_the_table() {
          or `cargo run -q -p stockade -- portability > docs/portability.md`"
     );
 }
+
+#[test]
+fn rootless_column_refuses_what_needs_root() {
+    assert!(!support(Feature::NetworkPrivate, Target::LinuxRootless).is_usable());
+    assert!(!support(Feature::Privilege(Privilege::Mknod), Target::LinuxRootless).is_usable());
+    assert!(matches!(
+        support(Feature::MemoryLimit, Target::LinuxRootless),
+        Support::Approximate(why) if why.contains("delegated")
+    ));
+    assert_eq!(
+        support(Feature::Hostname, Target::LinuxRootless),
+        Support::Exact
+    );
+    assert!(!Target::ALL.contains(&Target::LinuxRootless));
+    let s = spec("[network]\nmode = \"private\"\naddress = \"10.0.0.2/24\"\n");
+    let report = &check(&s, &[Target::LinuxRootless])[0];
+    assert!(!report.is_usable());
+    assert!(portability::markdown().contains("| linux (rootless) |"));
+}

@@ -32,7 +32,10 @@ use super::{cgroup, proc};
 
 /// The namespaces joined, in order: the mount namespace last, because joining it changes
 /// the root the others' paths would resolve in (the fds are all opened first anyway).
+/// The user namespace (rootless) comes first: it owns the others, and joining it gives
+/// the capabilities that joining them needs.
 const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),

@@ -14,6 +14,7 @@
 //! - [`init`]: the minimal PID 1 of `process.init = true`;
 //! - [`spawn`]: cloning the first process, the pipes, the detached monitor;
 //! - [`join`]: `exec` into a running environment;
+//! - [`userns`]: rootless mode's host side (id maps, delegated cgroups);
 //! - [`runtime`]: the lifecycle over the state store.
 
 pub mod cgroup;
@@ -29,5 +30,6 @@ pub mod runtime;
 pub mod seccomp;
 pub mod spawn;
 pub mod sys;
+pub mod userns;
 
 pub use runtime::RuntimeError;

@@ -325,7 +325,13 @@ pub fn drop_privileges(cfg: &ProcessConfig, ids: Ids) -> Result<(), ProcessError
         }
     }
     nix::sys::prctl::set_keepcaps(true).map_err(privilege("PR_SET_KEEPCAPS"))?;
-    nix::unistd::setgroups(&[]).map_err(privilege("setgroups []"))?;
+    if let Err(e) = nix::unistd::setgroups(&[]) {
+        // Rootless with a directly written gid map: setgroups is denied, and the
+        // namespace has no supplementary group to drop.
+        if !super::userns::setgroups_denied() {
+            return Err(privilege("setgroups []")(e));
+        }
+    }
     let (gid, uid) = (Gid::from_raw(ids.gid), Uid::from_raw(ids.uid));
     nix::unistd::setresgid(gid, gid, gid).map_err(privilege("setresgid"))?;
     nix::unistd::setresuid(uid, uid, uid).map_err(privilege("setresuid"))?;

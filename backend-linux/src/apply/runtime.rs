@@ -76,6 +76,9 @@ pub enum RuntimeError {
     /// A network step, or deleting a host interface.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// Rootless mode: id maps, delegated cgroups.
+    #[error(transparent)]
+    Rootless(#[from] super::userns::UserNsError),
     /// A system call or file operation of the creator.
     #[error("{what}: {source}")]
     Sys {
@@ -206,7 +209,12 @@ fn plan_for(
     let host = crate::probe::probe_root(Path::new("/"))?;
     let version = host.cgroup.unwrap_or(CgroupVersion::V2);
     let ctx = PlanContext::new(store.root(), &spec.name, version);
-    Ok(crate::plan::plan_with(spec, &ctx, backend.options())?)
+    // Rootless is chosen by who runs us, not by the backend's options.
+    let mut options = backend.options().clone();
+    if options.rootless.is_none() {
+        options.rootless = super::userns::detect();
+    }
+    Ok(crate::plan::plan_with(spec, &ctx, &options)?)
 }
 
 /// Makes the environment; `foreground` makes the caller the process's parent instead of
@@ -284,7 +292,15 @@ fn create_in(
     let base = |h: &cgroup::Hierarchy| {
         cgroup::place::base_for(h, &hierarchies, &caller, &cgroup::place::is_delegated)
     };
-    let folders = cgroup::folders(&plan.cgroup, &hierarchies, &base)?;
+    let folders = if plan.userns.is_some() {
+        let folders = super::userns::cgroup_folders(&plan.cgroup, &hierarchies, &caller)?;
+        if folders.is_empty() {
+            entry.state.notes.push(super::userns::NO_CGROUP_NOTE.into());
+        }
+        folders
+    } else {
+        cgroup::folders(&plan.cgroup, &hierarchies, &base)?
+    };
     // One save records every folder before any is made (undo tolerates folders never
     // made): on cgroup v1 that is one write of state.json instead of one per hierarchy.
     entry
@@ -304,9 +320,9 @@ fn create_in(
         entry.state.notes.extend(skipped);
         entry.save()?;
     }
-    let cgroup_fd = match plan.cgroup.version {
-        CgroupVersion::V2 => {
-            let dir = &folders[0].path;
+    let cgroup_fd = match (plan.cgroup.version, folders.first()) {
+        (CgroupVersion::V2, Some(first)) => {
+            let dir = &first.path;
             let fd = nix::fcntl::open(
                 dir,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -314,10 +330,13 @@ fn create_in(
             )
             .map_err(nix_err(format!("{}", dir.display())))?;
             // Before the first process is born in it: the policy holds from its start.
-            cgroup::device::attach(&plan.cgroup.devices, fd.as_fd(), dir)?;
+            // (Rootless plans none: a user namespace cannot make device nodes.)
+            if plan.userns.is_none() {
+                cgroup::device::attach(&plan.cgroup.devices, fd.as_fd(), dir)?;
+            }
             Some(fd)
         }
-        CgroupVersion::V1 => None,
+        _ => None,
     };
     let folders: Vec<PathBuf> = folders.into_iter().map(|f| f.path).collect();
 
@@ -334,11 +353,19 @@ fn create_in(
     };
 
     let (stdio, output, terminal) = streams(opts, foreground)?;
+    let (userns_mapped, mapped_w) = match plan.userns {
+        Some(_) => {
+            let (r, w) = spawn::pipe().map_err(sys_err("pipe"))?;
+            (Some(r), Some(w))
+        }
+        None => (None, None),
+    };
     let setup = ChildSetup {
         plan,
         cfg: &cfg,
         stdio,
         fifo,
+        userns_mapped,
     };
     let monitor = (!foreground).then(|| MonitorArgs {
         store: store.clone(),
@@ -359,6 +386,10 @@ fn create_in(
         start_time,
     })?;
     crash_point("process");
+    if let (Some(userns), Some(w)) = (&plan.userns, mapped_w) {
+        super::userns::write_maps(pid, userns)?;
+        nix::unistd::write(&w, b"M").map_err(nix_err("release the mapped process"))?;
+    }
     if plan.cgroup.version == CgroupVersion::V1 {
         cgroup::add_process(&folders, pid.as_raw())?;
     }

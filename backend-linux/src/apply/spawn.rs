@@ -63,6 +63,9 @@ pub struct ChildSetup<'a> {
     pub stdio: ChildStdio,
     /// The exec fifo, opened read-write; `None` starts at once.
     pub fifo: Option<OwnedFd>,
+    /// Rootless: the read end of the `mapped` pipe; the process waits on it until the
+    /// creator has written its id maps (see `userns`).
+    pub userns_mapped: Option<OwnedFd>,
 }
 
 /// The process's standard streams, as the child sets them up.
@@ -166,6 +169,7 @@ pub fn spawn(
                 report_r.as_raw_fd(),
             ];
             keep.extend(setup.fifo.as_ref().map(|f| f.as_raw_fd()));
+            keep.extend(setup.userns_mapped.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(cgroup_v2.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(setup.stdio.fds());
             keep.extend(monitor.as_ref().map_or(Vec::new(), MonitorArgs::fds));
@@ -183,6 +187,7 @@ pub fn spawn(
             let foreground = monitor.is_none();
             // The monitor's ends (log pipes, terminal socket) live on in the monitor only.
             drop(monitor);
+            drop(setup.userns_mapped);
             drop(cgroup_v2);
             let mut buf = [0u8; 4];
             let got = read_full(&pid_r, &mut buf);
@@ -216,6 +221,7 @@ fn clone_flags(plan: &LinuxPlan) -> u64 {
             // Unshared by the process itself once it sits in its cgroups, so the
             // namespace's root is the environment's cgroup on v1 too.
             Namespace::Cgroup => CloneFlags::empty(),
+            Namespace::User => CloneFlags::CLONE_NEWUSER,
         };
     }
     flags.bits() as u64
@@ -244,6 +250,12 @@ fn helper(
         }
     }
     let sibling = monitor.is_none();
+    if setup.userns_mapped.is_some() {
+        // Rootless: the clone is born with this dumpability, and the creator (or
+        // newuidmap) can open /proc/PID/uid_map only of a dumpable process. A creator that
+        // changed its ids without an exec is not (see `userns`).
+        let _ = nix::sys::prctl::set_dumpable(true);
+    }
     match sys::clone3(flags, cgroup_v2.as_ref().map(|f| f.as_fd()), sibling) {
         Ok(Forked::Child) => {
             drop((pid_w, report_r));
@@ -254,6 +266,7 @@ fn helper(
             drop((go_r, ready_w, report_w, cgroup_v2));
             drop(setup.fifo);
             drop(setup.stdio);
+            drop(setup.userns_mapped);
             let mut f = fs::File::from(pid_w);
             if f.write_all(&pid.as_raw().to_ne_bytes()).is_err() {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -377,7 +390,13 @@ pub fn exit_of(status: WaitStatus, reason: Option<String>) -> Option<Exit> {
 }
 
 /// The first process: build the environment around itself, then exec the command.
-fn child_main(setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: OwnedFd) -> ! {
+fn child_main(mut setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: OwnedFd) -> ! {
+    // Rootless: nothing can be built before the id maps exist (see `userns`).
+    if let Some(mapped) = setup.userns_mapped.take() {
+        if !super::userns::wait_mapped(mapped) {
+            sys::exit_now(EXIT_STOCKADE);
+        }
+    }
     // Until execve this process runs stockade's code inside the environment's PID
     // namespace: keep /proc/1/exe, /proc/1/mem and friends closed to it.
     let _ = nix::sys::prctl::set_dumpable(false);

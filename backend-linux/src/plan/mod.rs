@@ -24,6 +24,7 @@ pub mod ns;
 pub mod process;
 pub mod rlimit;
 pub mod seccomp;
+pub mod userns;
 
 use std::fmt;
 
@@ -50,6 +51,9 @@ pub enum PlanError {
     /// A limit has no cgroup value.
     #[error(transparent)]
     Cgroup(#[from] CgroupPlanError),
+    /// What rootless mode cannot do.
+    #[error(transparent)]
+    Rootless(#[from] userns::RootlessPlanError),
     /// A copy-on-write root has no overlayfs form.
     #[error(transparent)]
     Layer(#[from] mount::LayerPlanError),
@@ -62,6 +66,10 @@ pub struct LinuxPlanOptions {
     /// [`mount::HOST_DIR_CANDIDATES`]); `LinuxPlanOptions::detect` reads them from this
     /// host.
     pub host_dirs: Vec<HostDir>,
+    /// Rootless mode: the caller and its subordinate id ranges; `None` plans for root.
+    /// `LinuxPlanOptions::detect` sets it when stockade runs without root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rootless: Option<userns::RootlessHost>,
 }
 
 impl Default for LinuxPlanOptions {
@@ -83,6 +91,7 @@ impl Default for LinuxPlanOptions {
                 dir("/usr"),
                 dir("/etc"),
             ],
+            rootless: None,
         }
     }
 }
@@ -103,6 +112,9 @@ pub struct LinuxPlan {
     pub network: NetworkPlan,
     /// Its file system view.
     pub mounts: MountPlan,
+    /// Rootless: the user namespace and its id maps (`None` as root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns: Option<userns::UserNsPlan>,
     /// Its resource limits.
     pub rlimits: Vec<Rlimit>,
     /// Its capability sets and no_new_privs.
@@ -149,6 +161,9 @@ impl fmt::Display for LinuxPlan {
             &self.cgroup.describe(),
         )?;
         section(f, "== namespaces ==", &self.namespaces.describe())?;
+        if let Some(u) = &self.userns {
+            section(f, "== user namespace (rootless) ==", &u.describe())?;
+        }
         section(
             f,
             &format!("== network ({}) ==", self.network.mode.name()),
@@ -180,12 +195,23 @@ pub fn plan_with(
     ctx: &PlanContext,
     options: &LinuxPlanOptions,
 ) -> Result<LinuxPlan, PlanError> {
+    let userns = match &options.rootless {
+        Some(host) => Some(userns::plan(spec, host)?),
+        None => None,
+    };
+    let mut cgroup = cgroup::plan(spec, ctx)?;
+    let mut namespaces = ns::plan(spec);
+    if userns.is_some() {
+        userns::adjust_cgroup(&mut cgroup);
+        namespaces.create.insert(0, ns::Namespace::User);
+    }
     Ok(LinuxPlan {
         name: spec.name.clone(),
-        cgroup: cgroup::plan(spec, ctx)?,
-        namespaces: ns::plan(spec),
+        cgroup,
+        namespaces,
         network: net::plan(spec, &ctx.state_dir)?,
         mounts: mount::plan(spec, ctx, &options.host_dirs)?,
+        userns,
         rlimits: rlimit::plan(spec),
         capabilities: caps::plan(spec),
         seccomp: seccomp::plan(spec),

@@ -6,8 +6,9 @@
 //! POSIX message queues, cgroup a view of the cgroup tree rooted at its own cgroup, and
 //! network its own stack (unless `network.mode = "host"`).
 //!
-//! There is no user namespace: stockade runs as root and keeps uid 0 inside equal to uid 0
-//! outside, as FreeBSD jails do (they have no uid mapping), so both OSes behave alike.
+//! As root there is no user namespace: uid 0 inside is uid 0 outside, as in FreeBSD jails
+//! (they have no uid mapping), so both OSes behave alike. Without root (rootless mode) a
+//! user namespace comes first and owns all the others (see [`super::userns`]).
 //!
 //! The cgroup namespace takes the creating process's cgroup as its root. On cgroup v2,
 //! `clone3` with `CLONE_INTO_CGROUP` places the child in the environment's cgroup at
@@ -35,6 +36,8 @@ pub enum Namespace {
     Net,
     /// The cgroup tree as seen from inside (`CLONE_NEWCGROUP`).
     Cgroup,
+    /// User and group ids (`CLONE_NEWUSER`): rootless mode only (see [`super::userns`]).
+    User,
 }
 
 impl Namespace {
@@ -47,6 +50,7 @@ impl Namespace {
             Namespace::Ipc => "CLONE_NEWIPC",
             Namespace::Net => "CLONE_NEWNET",
             Namespace::Cgroup => "CLONE_NEWCGROUP",
+            Namespace::User => "CLONE_NEWUSER",
         }
     }
 
@@ -59,6 +63,7 @@ impl Namespace {
             Namespace::Ipc => "ipc",
             Namespace::Net => "net",
             Namespace::Cgroup => "cgroup",
+            Namespace::User => "user",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `stockade check FILE... [--target linux|freebsd|all] [--json]`.
+//! `stockade check FILE... [--target linux|freebsd|linux-rootless|all] [--json]`.
 //!
 //! Validates each file, then lists the features it uses with their support level on each
 //! target. Exit 0 when every file is valid and usable everywhere asked, 1 when a feature is
@@ -21,7 +21,9 @@ pub enum TargetArg {
     Linux,
     /// FreeBSD.
     Freebsd,
-    /// Every target.
+    /// Linux without root (user namespace; cgroups only where delegated).
+    LinuxRootless,
+    /// Every target that runs as root (linux with both cgroup versions, freebsd).
     All,
 }
 
@@ -30,6 +32,7 @@ impl TargetArg {
         match self {
             TargetArg::Linux => &[Target::LinuxCgroupV2, Target::LinuxCgroupV1],
             TargetArg::Freebsd => &[Target::Freebsd],
+            TargetArg::LinuxRootless => &[Target::LinuxRootless],
             TargetArg::All => &Target::ALL,
         }
     }

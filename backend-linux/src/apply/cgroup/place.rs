@@ -93,7 +93,7 @@ impl Caller {
     }
 
     /// The caller's cgroup in hierarchy `h`.
-    fn cgroup_in(&self, h: &Hierarchy) -> Option<&Path> {
+    pub fn cgroup_in(&self, h: &Hierarchy) -> Option<&Path> {
         self.memberships
             .iter()
             .find(|m| {
@@ -163,7 +163,7 @@ pub fn base_for(
 }
 
 /// `path` without its leading `/`.
-pub(super) fn relative(path: &Path) -> PathBuf {
+pub(crate) fn relative(path: &Path) -> PathBuf {
     path.strip_prefix("/").unwrap_or(path).to_path_buf()
 }
 
