@@ -10,7 +10,8 @@
 //!   exact undo, stop and stats; pure orchestration, tested everywhere with a fake;
 //! - [`process`] and [`lifecycle`]: the pure parts of starting processes and of the
 //!   commands; `sys` (the only `unsafe` module) and `runtime` (`Runtime for
-//!   FreebsdBackend`) exist on FreeBSD only.
+//!   FreebsdBackend`) exist on FreeBSD only;
+//! - [`top`]: the jail's processes from ps(1) `-J` (`stockade top`).
 #![deny(unsafe_code)]
 
 pub mod apply;
@@ -25,6 +26,7 @@ pub mod process;
 mod runtime;
 #[cfg(target_os = "freebsd")]
 pub mod sys;
+pub mod top;
 
 use stockade_core::backend::{Backend, HostInfo, PlanContext};
 use stockade_core::Spec;

@@ -51,7 +51,7 @@ pub enum Lifecycle {
     Start(commands::start::Args),
     /// Run a command inside a running environment.
     Exec(commands::exec::Args),
-    /// List environments.
+    /// List environments (`ps NAME`: one environment's processes).
     #[command(alias = "ps")]
     List(commands::list::Args),
     /// Print an environment's state as JSON.
@@ -64,4 +64,12 @@ pub enum Lifecycle {
     Kill(commands::kill::Args),
     /// Remove an environment and everything made for it.
     Delete(commands::delete::Args),
+    /// Print a detached environment's output (from its log in the state folder).
+    Logs(commands::logs::Args),
+    /// Connect the terminal to a detached environment's terminal (detach: ctrl-p ctrl-q).
+    Attach(commands::attach::Args),
+    /// Open a login shell inside a running environment, on a terminal (exec -it).
+    Console(commands::console::Args),
+    /// List an environment's processes as the host sees them.
+    Top(commands::top::Args),
 }

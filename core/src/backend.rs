@@ -115,6 +115,25 @@ pub struct Stats {
     pub pids_limit: Option<u64>,
 }
 
+/// One process of an environment, as the host sees it (`stockade top`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ProcessInfo {
+    /// Host PID.
+    pub pid: i32,
+    /// Host PID of its parent.
+    pub ppid: i32,
+    /// Real uid, as the host numbers it.
+    pub uid: u32,
+    /// The kernel's one-letter state (R running, S sleeping, Z zombie, ...).
+    pub state: String,
+    /// Resident memory, in bytes.
+    pub rss_bytes: Option<u64>,
+    /// CPU time used (user + system), in microseconds.
+    pub cpu_usec: Option<u64>,
+    /// Its command line (the command name in brackets when it has none).
+    pub command: String,
+}
+
 /// How `create` connects the environment's standard streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stdio {
@@ -260,6 +279,13 @@ pub trait Runtime: Backend {
         name: &str,
         force: bool,
     ) -> Result<(), Self::Error>;
+
+    /// The environment's processes now, as the host sees them, by PID.
+    fn processes(
+        &self,
+        store: &crate::state::StateStore,
+        name: &str,
+    ) -> Result<Vec<ProcessInfo>, Self::Error>;
 
     /// What the environment uses now (memory, CPU time, processes) and its limits.
     fn stats(&self, store: &crate::state::StateStore, name: &str) -> Result<Stats, Self::Error>;

@@ -18,6 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const LOG: &str = "output.log";
 /// The index's file name.
 pub const INDEX: &str = "output.idx";
+/// The attach socket of a detached terminal (`create -t`, `run -d -t`), served by the
+/// monitor while the process runs.
+pub const ATTACH_SOCKET: &str = "attach.sock";
 /// The default cap of one log file, in bytes.
 pub const DEFAULT_CAP: u64 = 8 << 20;
 

@@ -223,7 +223,11 @@ impl Session {
             Forked::Child => {
                 drop(alive_w);
                 // Signals sent to the caller's process group are stockade's to forward.
-                sys::default_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+                sys::default_signals(&[libc::SIGINT, libc::SIGTERM]);
+                // When stockade led the session and was killed, the kernel hangs up its
+                // terminal's foreground group: the relay must live to restore the modes
+                // (a real hang-up ends it through EOF/EIO on stdin and stdout instead).
+                sys::ignore_signals(&[libc::SIGHUP]);
                 let mut ep = Master(master);
                 let ended = pump(&mut ep, None, Some(alive_r.as_fd()));
                 if matches!(ended, Ok(Ended::ParentGone) | Err(_)) {

@@ -44,3 +44,12 @@ pub fn default_signals(signals: &[libc::c_int]) {
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
 }
+
+/// Ignores `signals` (the relay outlives a hang-up of stockade's session to put the
+/// caller's modes back).
+pub fn ignore_signals(signals: &[libc::c_int]) {
+    for &sig in signals {
+        // SAFETY: SIG_IGN is a valid disposition for any catchable signal.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+}

@@ -109,6 +109,20 @@ impl Runtime for FreebsdBackend {
     fn state(&self, store: &StateStore, name: &str) -> Result<State, Error> {
         Ok(refresh(store, name)?)
     }
+
+    fn processes(
+        &self,
+        store: &StateStore,
+        name: &str,
+    ) -> Result<Vec<stockade_core::backend::ProcessInfo>, Error> {
+        store.peek(name).map_err(RuntimeError::from)?;
+        let out = std::process::Command::new("ps")
+            .args(crate::top::ps_args(name))
+            .output()
+            .map_err(RuntimeError::sys("ps -J"))?;
+        // ps exits 1 when the jail has no process left: an empty list.
+        Ok(crate::top::parse_ps(&String::from_utf8_lossy(&out.stdout)))
+    }
 }
 
 impl FreebsdBackend {

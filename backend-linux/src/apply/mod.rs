@@ -15,6 +15,7 @@
 //! - [`spawn`]: cloning the first process, the pipes, the detached monitor;
 //! - [`join`]: `exec` into a running environment;
 //! - [`userns`]: rootless mode's host side (id maps, delegated cgroups);
+//! - [`top`]: the environment's processes as the host sees them;
 //! - [`runtime`]: the lifecycle over the state store.
 
 pub mod cgroup;
@@ -30,6 +31,7 @@ pub mod runtime;
 pub mod seccomp;
 pub mod spawn;
 pub mod sys;
+pub mod top;
 pub mod userns;
 
 pub use runtime::RuntimeError;

@@ -37,7 +37,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use stockade_core::backend::{
-    CgroupVersion, CreateOptions, Foreground, PlanContext, Runtime, Stats, Stdio,
+    CgroupVersion, CreateOptions, Foreground, PlanContext, ProcessInfo, Runtime, Stats, Stdio,
 };
 use stockade_core::spec::Spec;
 use stockade_core::state::{
@@ -176,6 +176,12 @@ impl Runtime for LinuxBackend {
 
     fn delete(&self, store: &StateStore, name: &str, force: bool) -> Result<(), Error> {
         Ok(delete(store, name, force)?)
+    }
+
+    fn processes(&self, store: &StateStore, name: &str) -> Result<Vec<ProcessInfo>, Error> {
+        let state = store.peek(name).map_err(RuntimeError::from)?;
+        let folders = cgroup_folders(&state);
+        Ok(super::top::processes(&folders, Path::new("/proc")).map_err(RuntimeError::from)?)
     }
 
     fn stats(&self, store: &StateStore, name: &str) -> Result<Stats, Error> {

@@ -361,7 +361,7 @@ fn keep_output(pid: Pid, output: MonitorOutput, dir: &Path) {
 
 /// The attach socket of a detached terminal, in the state folder.
 pub fn attach_socket(dir: &Path) -> PathBuf {
-    dir.join("attach.sock")
+    dir.join(stockade_core::logs::ATTACH_SOCKET)
 }
 
 /// Reads the report pipe to EOF: `<code> <message>` from a failed exec, or nothing.

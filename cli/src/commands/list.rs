@@ -1,4 +1,5 @@
-//! `stockade list [--json]` (alias `ps`): every environment with its status.
+//! `stockade list [--json]` (alias `ps`): every environment with its status; `ps NAME`
+//! lists one environment's processes, as `top NAME` does.
 
 use std::process::ExitCode;
 
@@ -13,10 +14,15 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Show this environment's processes instead (as `top NAME`).
+    pub name: Option<String>,
 }
 
 /// Runs `list`.
 pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.name {
+        return super::top::show(rt, store, name, args.json);
+    }
     let mut states = Vec::new();
     for name in store.names()? {
         match rt.state(store, &name) {

@@ -1,6 +1,8 @@
 //! One module per subcommand: its clap `Args` and its handler.
 
+pub mod attach;
 pub mod check;
+pub mod console;
 pub mod create;
 pub mod delete;
 pub mod diff;
@@ -9,12 +11,14 @@ pub mod export;
 pub mod import;
 pub mod kill;
 pub mod list;
+pub mod logs;
 pub mod plan;
 pub mod run;
 pub mod start;
 pub mod state;
 pub mod stats;
 pub mod stop;
+pub mod top;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -63,6 +67,10 @@ pub fn lifecycle<R: stockade_core::backend::Runtime>(
         Lifecycle::Stop(args) => stop::run(rt, store, &args),
         Lifecycle::Kill(args) => kill::run(rt, store, &args),
         Lifecycle::Delete(args) => delete::run(rt, store, &args),
+        Lifecycle::Logs(args) => logs::run(rt, store, &args),
+        Lifecycle::Attach(args) => attach::run(rt, store, &args),
+        Lifecycle::Console(args) => console::run(rt, store, &args),
+        Lifecycle::Top(args) => top::run(rt, store, &args),
     }
 }
 
