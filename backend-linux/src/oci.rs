@@ -138,6 +138,8 @@ pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciE
     // root
     let root = match &spec.root.source {
         RootSource::Path(path) => json!({ "path": path, "readonly": spec.root.readonly }),
+        // An image root is copy-on-write, refused above.
+        RootSource::Image(image) => json!({ "path": image.name, "readonly": true }),
         RootSource::Host => {
             notes.push(format!(
                 "root.host: the root is the bundle's empty {HOST_VIEW_ROOTFS}/ folder with the host's system folders bound in read-only; create it, and the links the view needs ({}), before starting",

@@ -15,6 +15,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// Image store folder [default: /var/lib/stockade].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -38,6 +42,10 @@ pub enum Command {
     Lifecycle(Lifecycle),
     /// List what a copy-on-write environment changed relative to its base.
     Diff(commands::diff::Args),
+    /// Manage the local image store: import, list, inspect, rm, prune, export.
+    Image(commands::image::Args),
+    /// Store a root.image environment's changes as a new image.
+    Commit(commands::commit::Args),
 }
 
 /// The subcommands that run, inspect and remove environments (they need a runtime).

@@ -105,6 +105,8 @@ pub enum Feature {
     RootPath,
     /// `root.host = true`.
     RootHost,
+    /// `root.image`: an image from the local store.
+    RootImage,
     /// `root.readonly = true`.
     ReadonlyRoot,
     /// `root.overlay = true`: a copy-on-write root.
@@ -157,6 +159,7 @@ impl Feature {
             Feature::IpcIsolation => "IPC isolation",
             Feature::RootPath => "root from a folder",
             Feature::RootHost => "root as a view of the host",
+            Feature::RootImage => "root from an image",
             Feature::ReadonlyRoot => "read-only root",
             Feature::OverlayRoot => "copy-on-write root",
             Feature::RootLayers => "layers above the base",
@@ -275,6 +278,10 @@ pub const FEATURES: &[Row] = &[
         exact("tmpfs root with the host's /bin /sbin /lib* /usr /etc bind-mounted read-only; /etc/shadow, /etc/gshadow, /etc/ssh hidden"),
         approx("tmpfs root with the host's /bin /sbin /lib /libexec /usr /etc nullfs-mounted read-only",
             "nullfs cannot hide single files, so jail root can read the host's /etc/master.passwd and /etc/spwd.db (Linux hides shadow files and SSH keys)")),
+    row(Feature::RootImage, "root.image",
+        exact("overlayfs: lowerdir = the image's layers, each unpacked once in the store and shared by every environment; Entrypoint/Cmd, Env, WorkingDir and User are the process defaults"),
+        approx("the image's layers flattened once into one tree in the store, under a unionfs writable layer (or a ZFS clone when that tree is a dataset); same process defaults",
+            "layers are not shared file by file between images (each image has one flattened tree), and an image's Linux xattrs are not kept")),
     row(Feature::ReadonlyRoot, "root.readonly",
         exact("read-only remount of the root"),
         exact("read-only nullfs (or tmpfs) at the jail path")),
@@ -482,6 +489,7 @@ pub fn features_used(spec: &Spec) -> Vec<FeatureUse> {
     match spec.root.source {
         RootSource::Path(_) => add(Feature::RootPath, "root.path"),
         RootSource::Host => add(Feature::RootHost, "root.host"),
+        RootSource::Image(_) => add(Feature::RootImage, "root.image"),
     }
     if spec.root.readonly {
         add(Feature::ReadonlyRoot, "root.readonly");

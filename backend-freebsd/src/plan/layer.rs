@@ -106,9 +106,17 @@ pub fn choose(spec: &Spec, state_dir: &Path, zfs: &ZfsProbe) -> Option<Cow> {
             .changes
             .clone()
             .unwrap_or_else(|| state_dir.join(LAYER_DIR));
-        let lowers = match spec.root.source {
+        let lowers = match &spec.root.source {
             RootSource::Host => vec![PathBuf::from("/")],
             RootSource::Path(_) => spec.root.lowers().iter().map(|p| p.to_path_buf()).collect(),
+            // FreeBSD keeps an image as one flattened tree (unionfs has no whiteout
+            // format to import layers in).
+            RootSource::Image(image) => overlay
+                .layers
+                .iter()
+                .cloned()
+                .chain(image.flat.clone())
+                .collect(),
         };
         Some(Cow::Unionfs {
             upper: dir.join("upper"),
@@ -122,6 +130,14 @@ pub fn choose(spec: &Spec, state_dir: &Path, zfs: &ZfsProbe) -> Option<Cow> {
             return unionfs("root.host has no dataset to clone: each host folder is a union".into())
         }
         RootSource::Path(base) => base,
+        RootSource::Image(image) => match &image.flat {
+            Some(flat) => flat,
+            None => {
+                return unionfs(
+                    "the image is not resolved yet: the store gives its flattened tree".into(),
+                )
+            }
+        },
     };
     if overlay.changes.is_some() {
         return unionfs(

@@ -41,7 +41,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use stockade_core::spec::{MountKind, RootSource, Spec};
+use stockade_core::spec::{ImageRoot, MountKind, RootSource, Spec};
 
 use super::layer::Cow;
 
@@ -410,12 +410,12 @@ fn entries(spec: &Spec, jail_path: &Path, cow: Option<&Cow>) -> Vec<Entry> {
         _ => None,
     };
     match (&spec.root.source, cow) {
-        (RootSource::Path(_), Some(Cow::ZfsClone { clone, .. })) => {
+        (RootSource::Path(_) | RootSource::Image(_), Some(Cow::ZfsClone { clone, .. })) => {
             let mut m = Nmount::new(FsType::Zfs, jail_path.to_path_buf(), MountOrigin::Root);
             m.push_str("from", clone.clone());
             entries.push(at_root(m));
         }
-        (RootSource::Path(_), Some(Cow::Unionfs { upper, lowers, .. })) => {
+        (RootSource::Path(_) | RootSource::Image(_), Some(Cow::Unionfs { upper, lowers, .. })) => {
             let mut m = Nmount::new(FsType::Nullfs, jail_path.to_path_buf(), MountOrigin::Root);
             m.push("target", IovValue::Path(upper.clone()));
             entries.push(at_root(m));
@@ -428,7 +428,14 @@ fn entries(spec: &Spec, jail_path: &Path, cow: Option<&Cow>) -> Vec<Entry> {
                 entries.push(at_root(below(jail_path.to_path_buf(), lower, origin)));
             }
         }
-        (RootSource::Path(folder), _) => {
+        // An image root is always copy-on-write (the loader turns overlay on).
+        (RootSource::Path(folder), _)
+        | (
+            RootSource::Image(ImageRoot {
+                flat: Some(folder), ..
+            }),
+            _,
+        ) => {
             let mut m = Nmount::new(FsType::Nullfs, jail_path.to_path_buf(), MountOrigin::Root);
             // "target" rather than "from": every nullfs since FreeBSD 5 reads "target";
             // "from" is only a newer alias.
@@ -440,7 +447,7 @@ fn entries(spec: &Spec, jail_path: &Path, cow: Option<&Cow>) -> Vec<Entry> {
                 readonly: spec.root.readonly,
             });
         }
-        (RootSource::Host, _) => {
+        (RootSource::Host | RootSource::Image(_), _) => {
             let mut m = Nmount::new(FsType::Tmpfs, jail_path.to_path_buf(), MountOrigin::Root);
             m.push_str("from", "tmpfs");
             m.push_str("mode", format!("{HOST_ROOT_MODE:o}"));

@@ -90,7 +90,13 @@ pub fn plan_options(spec: &stockade_core::Spec) -> crate::plan::FreebsdPlanOptio
     use crate::plan::layer::ZfsProbe;
     use stockade_core::spec::RootSource;
     let zfs = match (&spec.root.source, &spec.root.overlay) {
-        (RootSource::Path(base), Some(o)) if o.layers.is_empty() && o.changes.is_none() => {
+        (RootSource::Path(base), Some(o))
+        | (
+            RootSource::Image(stockade_core::spec::ImageRoot {
+                flat: Some(base), ..
+            }),
+            Some(o),
+        ) if o.layers.is_empty() && o.changes.is_none() => {
             match crate::sys::zfs::dataset_at(base) {
                 Some(dataset) => ZfsProbe::Dataset(dataset),
                 None => ZfsProbe::NotADataset,

@@ -481,6 +481,11 @@ impl LayerPlan {
 /// Why a copy-on-write root cannot be expressed as overlayfs mount options.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayerPlanError {
+    /// `root.image` names an image the store has not resolved into layer folders.
+    #[error(
+        "root.image {0:?} is not resolved to layer folders: the image store resolves it          before planning (`stockade plan` and `run` do)"
+    )]
+    UnresolvedImage(String),
     /// A path holds a character the overlayfs option string uses as a separator.
     #[error(
         "{what} of the copy-on-write root, {}, contains {bad:?}, which overlayfs mount \
@@ -565,7 +570,10 @@ pub fn plan(
     let mut layer = None;
 
     let rootfs = match &spec.root.source {
-        RootSource::Path(_) if overlay.is_some() => {
+        RootSource::Image(image) if !image.is_resolved() => {
+            return Err(LayerPlanError::UnresolvedImage(image.name.clone()))
+        }
+        RootSource::Path(_) | RootSource::Image(_) if overlay.is_some() => {
             let lowers: Vec<PathBuf> = spec.root.lowers().iter().map(|p| p.to_path_buf()).collect();
             let mut l = LayerPlan::new(
                 ctx,
@@ -577,6 +585,7 @@ pub fn plan(
             layer = Some(l);
             ctx.state_dir.join("root")
         }
+        RootSource::Image(_) => return Err(LayerPlanError::UnresolvedImage(String::new())),
         RootSource::Path(path) => {
             mount(&mut steps, Mount::bind(path, "/", true));
             mount(&mut steps, Mount::remount("/", true, &[MountFlag::Nodev]));
@@ -684,7 +693,7 @@ pub fn plan(
 
     let secrets = match spec.root.source {
         RootSource::Host => HOST_SECRETS,
-        RootSource::Path(_) => &[],
+        RootSource::Path(_) | RootSource::Image(_) => &[],
     };
     for (path, kind) in MASKED_PATHS.iter().chain(secrets) {
         let targets: Vec<PathBuf> = match path.strip_prefix("/proc/") {

@@ -2,12 +2,14 @@
 
 pub mod attach;
 pub mod check;
+pub mod commit;
 pub mod console;
 pub mod create;
 pub mod delete;
 pub mod diff;
 pub mod exec;
 pub mod export;
+pub mod image;
 pub mod import;
 pub mod kill;
 pub mod list;
@@ -20,7 +22,10 @@ pub mod stats;
 pub mod stop;
 pub mod top;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
 use std::process::ExitCode;
 
 use stockade_core::state::StateStore;
@@ -31,6 +36,7 @@ use crate::host;
 
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    IMAGE_STORE.get_or_init(|| image_store(&cli.store));
     let store = StateStore::new(
         cli.root
             .clone()
@@ -42,6 +48,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Diff(args) => diff::run(&args, &store),
+        Command::Image(args) => image::run(&args, &image_store(&cli.store), &store),
+        Command::Commit(args) => commit::run(&args, &image_store(&cli.store), &store),
         Command::Portability => {
             print!("{}", stockade_core::portability::markdown());
             Ok(ExitCode::SUCCESS)
@@ -74,7 +82,17 @@ pub fn lifecycle<R: stockade_core::backend::Runtime>(
     }
 }
 
-/// Loads a spec, applying `--name` and a command given after `--`.
+/// The image store: `--store`, or the default.
+fn image_store(flag: &Option<PathBuf>) -> PathBuf {
+    flag.clone()
+        .unwrap_or_else(|| PathBuf::from(stockade_image::DEFAULT_STORE))
+}
+
+/// The image store `load_spec` resolves `root.image` in (set once by `dispatch`).
+static IMAGE_STORE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Loads a spec, applying `--name` and a command given after `--`, and resolves
+/// `root.image` in the image store.
 pub fn load_spec(file: &Path, name: Option<&str>, command: &[String]) -> anyhow::Result<Spec> {
     if let Some(name) = name {
         stockade_core::spec::check_name(name).map_err(|why| anyhow::anyhow!("--name: {why}"))?;
@@ -82,6 +100,10 @@ pub fn load_spec(file: &Path, name: Option<&str>, command: &[String]) -> anyhow:
     let mut spec = Spec::load_as(file, name)?;
     if !command.is_empty() {
         spec.process.command = command.to_vec();
+        spec.process.given.command = true;
     }
+    let store = IMAGE_STORE.get_or_init(|| PathBuf::from(stockade_image::DEFAULT_STORE));
+    stockade_image::resolve::resolve_spec(&mut spec, &stockade_image::Store::new(store))
+        .with_context(|| format!("{}", file.display()))?;
     Ok(spec)
 }

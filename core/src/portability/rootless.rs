@@ -54,6 +54,10 @@ pub(super) fn differs(feature: Feature) -> Option<Mechanism> {
             "CAP_NET_BIND_SERVICE",
             Support::Approximate("in the environment's own network namespace only: with network.mode = \"host\" the host's namespace does not belong to the user namespace"),
         ),
+        Feature::RootImage => m(
+            "overlayfs in the user namespace over the store's layers",
+            Support::Approximate("importing needs root (layers keep overlayfs whiteouts as 0:0 devices and trusted.* xattrs, and the store is root's), and a user-namespace overlayfs ignores trusted.overlay.opaque, so an image with opaque folders shows lower files there"),
+        ),
         _ => return None,
     })
 }

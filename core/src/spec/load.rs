@@ -15,8 +15,8 @@ use super::error::{Diagnostic, SpecError};
 use super::reader::{closest, join, Reader, Value};
 use super::size::parse_size;
 use super::{
-    Limits, Mount, MountKind, Network, NetworkMode, Overlay, Privilege, Privileges, Process, Root,
-    RootSource, Seccomp, Spec, User,
+    check_image_name, ImageRoot, Limits, Mount, MountKind, Network, NetworkMode, Overlay,
+    Privilege, Privileges, Process, ProcessKeys, Root, RootSource, Seccomp, Spec, User,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -29,7 +29,9 @@ const TOP_KEYS: &[&str] = &[
     "network",
     "privileges",
 ];
-const ROOT_KEYS: &[&str] = &["path", "host", "readonly", "overlay", "layers", "changes"];
+const ROOT_KEYS: &[&str] = &[
+    "path", "host", "image", "readonly", "overlay", "layers", "changes",
+];
 const PROCESS_KEYS: &[&str] = &["command", "cwd", "env", "user", "init"];
 const MOUNT_KEYS: &[&str] = &["kind", "source", "target", "readonly", "size"];
 const MOUNT_KINDS: &[&str] = &["bind", "tmpfs", "proc", "dev"];
@@ -43,6 +45,7 @@ const SECCOMP_MODES: &[&str] = &["default", "unconfined"];
 const MISPLACED: &[(&str, &str)] = &[
     ("path", "root.path"),
     ("host", "root.host"),
+    ("image", "root.image"),
     ("readonly", "root.readonly"),
     ("overlay", "root.overlay"),
     ("layers", "root.layers"),
@@ -228,10 +231,26 @@ impl Loader<'_, '_> {
                 None
             }
         };
+        let from_image = matches!(
+            &root,
+            Some(Root {
+                source: RootSource::Image(_),
+                ..
+            })
+        );
         let process = match doc.get("process") {
             Some(v) => self
                 .table(v, "process", None)
-                .and_then(|(t, s)| self.process(t, s)),
+                .and_then(|(t, s)| self.process(t, s, from_image)),
+            // The image's config gives the process.
+            None if from_image => Some(Process {
+                command: Vec::new(),
+                cwd: PathBuf::from("/"),
+                env: BTreeMap::new(),
+                user: User::ROOT,
+                init: false,
+                given: ProcessKeys::default(),
+            }),
             None => {
                 self.r.missing(
                     top.clone(),
@@ -310,6 +329,43 @@ impl Loader<'_, '_> {
             .get("readonly")
             .and_then(|v| self.r.boolean(v, "root.readonly"))
             .unwrap_or(false);
+        let image = t.get("image").and_then(|v| {
+            let name = self.r.string(v, "root.image")?;
+            match check_image_name(name) {
+                Ok(name) => Some((name, v.span())),
+                Err(why) => {
+                    self.r.error(
+                        v.span(),
+                        "root.image",
+                        why,
+                        Some("`stockade image list` shows the images in the store".into()),
+                    );
+                    None
+                }
+            }
+        });
+        if t.contains_key("image") {
+            let (name, at) = image?;
+            if path.is_some() || host == Some(true) {
+                self.r.error(
+                    at,
+                    "root.image",
+                    "`image` and `path` or `host` are both set",
+                    Some("choose one: an image, a prepared folder (path) or a view of the host (host = true)".into()),
+                );
+                return None;
+            }
+            let source = RootSource::Image(ImageRoot {
+                name,
+                ..ImageRoot::default()
+            });
+            let overlay = self.overlay(t, &source, readonly)?;
+            return Some(Root {
+                source,
+                readonly,
+                overlay,
+            });
+        }
         let source = match (path, host) {
             (Some(_), Some(true)) => {
                 let at = t.get("host").map_or(span, |v| v.span());
@@ -351,9 +407,22 @@ impl Loader<'_, '_> {
         source: &RootSource,
         readonly: bool,
     ) -> Option<Option<Overlay>> {
+        let image = matches!(source, RootSource::Image(_));
         let on = match t.get("overlay") {
-            Some(v) => self.r.boolean(v, "root.overlay")?,
-            None => false,
+            Some(v) => {
+                let on = self.r.boolean(v, "root.overlay")?;
+                if image && !on {
+                    self.r.error(
+                        v.span(),
+                        "root.overlay",
+                        "an image root is always copy-on-write",
+                        Some("remove overlay = false: the image's layers are shared and never written".into()),
+                    );
+                    return None;
+                }
+                on
+            }
+            None => image,
         };
         let mut ok = true;
         let mut layers = Vec::new();
@@ -452,7 +521,7 @@ impl Loader<'_, '_> {
         if let Some((changes, span)) = &changes {
             let base = match source {
                 RootSource::Path(b) => Some(("root.path", b)),
-                RootSource::Host => None,
+                RootSource::Host | RootSource::Image(_) => None,
             };
             let lowers = layers.iter().map(|(l, _)| ("root.layers", l)).chain(base);
             for (key, lower) in lowers {
@@ -485,10 +554,17 @@ impl Loader<'_, '_> {
         })
     }
 
-    fn process(&mut self, t: &DeTable<'_>, span: Range<usize>) -> Option<Process> {
+    fn process(
+        &mut self,
+        t: &DeTable<'_>,
+        span: Range<usize>,
+        from_image: bool,
+    ) -> Option<Process> {
         self.r.reject_unknown(t, "process", PROCESS_KEYS, &[]);
         let command = match t.get("command") {
             Some(v) => self.command(v),
+            // The image's Entrypoint and Cmd.
+            None if from_image => Some(Vec::new()),
             None => {
                 self.r.missing(
                     span,
@@ -511,12 +587,19 @@ impl Loader<'_, '_> {
             .get("init")
             .and_then(|v| self.r.boolean(v, "process.init"))
             .unwrap_or(false);
+        let given = ProcessKeys {
+            command: t.contains_key("command"),
+            cwd: t.contains_key("cwd"),
+            env: t.contains_key("env"),
+            user: t.contains_key("user"),
+        };
         Some(Process {
             command: command?,
             cwd: cwd?,
             env: env?,
             user: user?,
             init,
+            given,
         })
     }
 

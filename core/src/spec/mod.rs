@@ -5,6 +5,8 @@
 //! always complete and consistent: planners never re-validate.
 
 mod error;
+mod image;
+pub use image::{check_image_name, ImageRoot, ProcessKeys};
 mod load;
 pub use load::{check_hostname, check_name};
 mod reader;
@@ -53,6 +55,9 @@ pub enum RootSource {
     Path(PathBuf),
     /// A fresh tmpfs holding read-only views of the host's system directories (`root.host`).
     Host,
+    /// An image from the local store (`root.image`): its layers are the lowers of a
+    /// copy-on-write root.
+    Image(ImageRoot),
 }
 
 /// The `[root]` table.
@@ -77,8 +82,10 @@ impl Root {
             return Vec::new();
         };
         let mut lowers: Vec<&Path> = overlay.layers.iter().map(PathBuf::as_path).collect();
-        if let RootSource::Path(base) = &self.source {
-            lowers.push(base);
+        match &self.source {
+            RootSource::Path(base) => lowers.push(base),
+            RootSource::Image(image) => lowers.extend(image.layers.iter().map(PathBuf::as_path)),
+            RootSource::Host => {}
         }
         lowers
     }
@@ -149,6 +156,10 @@ pub struct Process {
     pub user: User,
     /// Run a minimal reaper as PID 1 (Linux); default false.
     pub init: bool,
+    /// Which of the keys above the file set: with `root.image`, the others come from
+    /// the image's config.
+    #[serde(skip)]
+    pub given: ProcessKeys,
 }
 
 /// What kind of file system a `[[mount]]` is.
