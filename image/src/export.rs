@@ -15,7 +15,6 @@ use crate::store::{remove_any, At, Store, StoreError};
 impl Store {
     /// Writes image `reference` to `file` as an OCI archive; returns its id.
     pub fn export(&self, reference: &str, file: &Path) -> Result<String, StoreError> {
-        let _lock = self.lock_shared()?;
         let record = self.find(reference)?;
         let names: Vec<String> = self
             .refs()?

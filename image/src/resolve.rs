@@ -54,8 +54,9 @@ pub fn resolve_spec(spec: &mut Spec, store: &Store) -> Result<(), ResolveError> 
     })?;
     image.id = Some(resolved.record.id.to_string());
     image.layers = resolved.layer_dirs.clone();
-    let flat = store.flat_dir(&resolved.record.id);
-    image.flat = flat.is_dir().then_some(flat);
+    // Where the flattened tree is (made at import on FreeBSD): named even when absent,
+    // so `plan --target freebsd` on Linux shows the path FreeBSD would use.
+    image.flat = Some(store.flat_dir(&resolved.record.id));
 
     let bad = |key, value: &str, why| ResolveError::BadConfig {
         name: name.clone(),

@@ -1,7 +1,7 @@
 //! The store: one folder holding verified blobs, unpacked layers and named images.
 //!
 //! ```text
-//! STORE/lock                  flock: exclusive to change the store, shared to read it
+//! STORE/lock                  flock held by the one writer (import, commit, rm, prune)
 //! STORE/blobs/sha256/HEX      every blob, named by its verified digest
 //! STORE/layers/HEX/           a layer unpacked once (HEX: its diff_id), overlayfs form
 //! STORE/flat/HEX/             an image's layers flattened into one tree (FreeBSD)
@@ -230,7 +230,9 @@ impl Store {
         self.root.join("tmp")
     }
 
-    fn lock(&self, exclusive: bool) -> Result<StoreLock, StoreError> {
+    /// Takes the writer's lock (and clears what an interrupted writer left). Readers
+    /// take none: everything visible appeared by rename, whole.
+    pub fn lock_exclusive(&self) -> Result<StoreLock, StoreError> {
         for dir in ["blobs/sha256", "layers", "flat", "images", "tmp"] {
             let p = self.root.join(dir);
             fs::create_dir_all(&p).at(&p)?;
@@ -245,29 +247,14 @@ impl Store {
             .write(true)
             .open(&path)
             .at(&path)?;
-        if exclusive {
-            file.lock().at(&path)?;
-            // Nobody else writes now: whatever is in tmp/ is left by an interrupted
-            // writer.
-            let tmp = self.tmp();
-            for e in fs::read_dir(&tmp).at(&tmp)? {
-                let e = e.at(&tmp)?;
-                remove_any(&e.path())?;
-            }
-        } else {
-            file.lock_shared().at(&path)?;
+        file.lock().at(&path)?;
+        // Nobody else writes now: whatever is in tmp/ is left by an interrupted writer.
+        let tmp = self.tmp();
+        for e in fs::read_dir(&tmp).at(&tmp)? {
+            let e = e.at(&tmp)?;
+            remove_any(&e.path())?;
         }
         Ok(StoreLock { _file: file })
-    }
-
-    /// Takes the writer's lock (and clears what an interrupted writer left).
-    pub fn lock_exclusive(&self) -> Result<StoreLock, StoreError> {
-        self.lock(true)
-    }
-
-    /// Takes a reader's lock.
-    pub fn lock_shared(&self) -> Result<StoreLock, StoreError> {
-        self.lock(false)
     }
 
     /// NAME:TAG -> image id.
@@ -392,10 +379,11 @@ impl Store {
         })
     }
 
-    /// Resolves NAME:TAG for use as a root (under a shared lock, so no writer removes
-    /// it half-way).
+    /// Resolves NAME:TAG for use as a root. No lock: records and layers appear by
+    /// rename, whole, so a reader never waits for a long import; an `image rm` racing
+    /// with a create makes that create fail on the missing folder, never run a half
+    /// image.
     pub fn resolve(&self, reference: &str) -> Result<Resolved, StoreError> {
-        let _lock = self.lock_shared()?;
         let record = self.find(reference)?;
         let config = self.config(&record)?;
         let layer_dirs = record

@@ -231,13 +231,10 @@ impl Loader<'_, '_> {
                 None
             }
         };
-        let from_image = matches!(
-            &root,
-            Some(Root {
-                source: RootSource::Image(_),
-                ..
-            })
-        );
+        // Also when `image` is set but invalid: its error is the one worth reading.
+        let from_image = doc
+            .get("root")
+            .is_some_and(|v| matches!(v.get_ref(), DeValue::Table(t) if t.contains_key("image")));
         let process = match doc.get("process") {
             Some(v) => self
                 .table(v, "process", None)

@@ -68,6 +68,16 @@ fn blob(dir: &Path, bytes: &[u8]) -> String {
 /// Writes an OCI layout at `dir` with these (uncompressed) layers, bottom first, and a
 /// config with `cmd` and `env`; named `name` by annotation.
 pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], cmd: &[&str], env: &[&str], name: &str) {
+    oci_layout_with(
+        dir,
+        layers,
+        serde_json::json!({ "Cmd": cmd, "Env": env }),
+        name,
+    );
+}
+
+/// Like [`oci_layout`], with the config's `config` object given whole.
+pub fn oci_layout_with(dir: &Path, layers: &[Vec<u8>], process: serde_json::Value, name: &str) {
     let diff_ids: Vec<String> = layers
         .iter()
         .map(|l| format!("sha256:{}", sha(l)))
@@ -75,7 +85,7 @@ pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], cmd: &[&str], env: &[&str], na
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
-        "config": { "Cmd": cmd, "Env": env },
+        "config": process,
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
     })
     .to_string();
