@@ -542,3 +542,36 @@ fn concurrent_imports_of_one_image_leave_one_consistent_copy() {
     );
     ok(stockade(&t).arg("run").arg(&spec));
 }
+
+#[test]
+#[ignore = "needs root"]
+fn imports_while_an_environment_runs_leave_it_alone() {
+    let t = fixture();
+    let archive = import_busybox(&t);
+    let spec = t.spec(
+        "during.toml",
+        "name = \"img-during\"\n[root]\nimage = \"test/busybox:1\"\n[process]\ncommand = [\"/bin/sleep\", \"1000\"]\n",
+    );
+    ok(stockade(&t).args(["run", "-d"]).arg(&spec));
+    // The same image again (every layer already there), and under a second name.
+    let (code, _, err) = run(stockade(&t).args(["image", "import"]).arg(&archive));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already in the store"), "{err}");
+    ok(stockade(&t)
+        .args(["image", "import", "--name", "test/other:2"])
+        .arg(&archive));
+    let out = ok(stockade(&t).args(["exec", "img-during", "--", "/bin/cat", "/etc/motd"]));
+    assert_eq!(out, "from layer 2\n");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(stockade(&t).args(["image", "list", "--json"]))).unwrap();
+    assert_eq!(
+        list[0]["names"],
+        serde_json::json!(["test/busybox:1", "test/other:2"])
+    );
+    // Untagging one name of an image in use is fine; removing the image by id is not.
+    ok(stockade(&t).args(["image", "rm", "test/other:2"]));
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let (code, _, err) = run(stockade(&t).args(["image", "rm", &id]));
+    assert_ne!(code, 0, "{err}");
+    ok(stockade(&t).args(["delete", "--force", "img-during"]));
+}

@@ -421,7 +421,8 @@ impl Store {
     }
 
     /// Removes a name, or an image by id with all its names. `users(id)` lists the
-    /// environments whose root is that image; the image is kept while there are any.
+    /// environments whose root is that image: removing the image (its last name, or by
+    /// id) is refused while there are any; untagging one of several names is not.
     /// Returns what was untagged or removed.
     pub fn remove(
         &self,
@@ -430,13 +431,6 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let _lock = self.lock_exclusive()?;
         let record = self.find(reference)?;
-        let envs = users(&record.id);
-        if !envs.is_empty() {
-            return Err(StoreError::InUse {
-                image: reference.to_string(),
-                envs,
-            });
-        }
         let mut refs = self.refs()?;
         let mut gone = Vec::new();
         let by_name = normalize_name(reference)
@@ -457,6 +451,14 @@ impl Store {
             }),
         }
         if !refs.values().any(|id| *id == record.id) {
+            // Another name keeps an image in use; its last name or its id would not.
+            let envs = users(&record.id);
+            if !envs.is_empty() {
+                return Err(StoreError::InUse {
+                    image: reference.to_string(),
+                    envs,
+                });
+            }
             let path = self.record_path(&record.id);
             fs::remove_file(&path).at(&path)?;
             gone.push(format!("removed {}", record.id));
