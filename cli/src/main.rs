@@ -7,12 +7,17 @@ mod cli;
 mod commands;
 mod exit;
 mod host;
+mod oci;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(oci_args) = oci::oci_args(&args) {
+        return oci::main(oci_args);
+    }
     let cli = cli::Cli::parse();
     match commands::dispatch(cli) {
         Ok(code) => code,

@@ -51,6 +51,42 @@ pub fn exec(
     command: &[String],
     fg: Foreground,
 ) -> Result<Exit, RuntimeError> {
+    let cfg = runtime::read_process_config(&store.dir(name))?;
+    match exec_with(store, name, cfg, command, fg, false)? {
+        Joined::Exited(exit) => Ok(exit),
+        Joined::Detached { pid, .. } => Err(RuntimeError::Sys {
+            what: format!("exec {pid}"),
+            source: io::Error::other("a foreground exec came back detached"),
+        }),
+    }
+}
+
+/// How a joined process ended, or that it was left running.
+#[derive(Debug)]
+pub enum Joined {
+    /// The caller waited for it.
+    Exited(Exit),
+    /// `detach`: it runs, as the caller's child.
+    Detached {
+        /// Its host PID.
+        pid: Pid,
+        /// The master of its terminal, when one was asked for (the caller hands it on).
+        master: Option<OwnedFd>,
+    },
+}
+
+/// Runs `command` in the environment `name` with the process configuration `cfg` (the
+/// OCI `exec --process` one, or the environment's own). With `detach` the process is left
+/// running as the caller's child and its PID (and terminal master) returned; otherwise
+/// the caller waits, relaying the terminal if `fg.terminal`.
+pub fn exec_with(
+    store: &StateStore,
+    name: &str,
+    cfg: process::ProcessConfig,
+    command: &[String],
+    fg: Foreground,
+    detach: bool,
+) -> Result<Joined, RuntimeError> {
     let state = runtime::live_state(store, name)?;
     let (Some(pid), Some(start)) = (state.pid, state.pid_start_time) else {
         return Err(RuntimeError::from(LifecycleError::NotRunning {
@@ -58,7 +94,6 @@ pub fn exec(
             status: "unknown".into(),
         }));
     };
-    let cfg = runtime::read_process_config(&store.dir(name))?;
     let folders: Vec<PathBuf> = state
         .resources
         .iter()
@@ -99,7 +134,11 @@ pub fn exec(
         }));
     }
 
-    let relay = Relay::install()?;
+    let relay = if detach {
+        None
+    } else {
+        Some(Relay::install()?)
+    };
     let (pid_r, pid_w) = spawn::pipe().map_err(sys_err("pipe"))?;
     let (report_r, report_w) = spawn::pipe().map_err(sys_err("pipe"))?;
     // The command's terminal comes back over this socket (opened inside, see spawn).
@@ -173,6 +212,23 @@ pub fn exec(
                 return Err(RuntimeError::Setup(msg));
             }
             let child = Pid::from_raw(i32::from_ne_bytes(buf));
+            let Some(relay) = relay else {
+                let master = match term_ours {
+                    None => None,
+                    Some(sock) => {
+                        let mut tag = [0u8; 1];
+                        match stockade_term::fdpass::recv(sock.as_fd(), &mut tag) {
+                            Ok(Some((master, _))) => Some(master),
+                            _ => {
+                                let msg = spawn::read_report(report_r)
+                                    .unwrap_or_else(|| "no terminal came back".into());
+                                return Err(RuntimeError::Setup(msg));
+                            }
+                        }
+                    }
+                };
+                return Ok(Joined::Detached { pid: child, master });
+            };
             let session = match term_ours {
                 None => None,
                 Some(sock) => {
@@ -192,7 +248,7 @@ pub fn exec(
             if let Some(s) = session {
                 s.finish();
             }
-            exit
+            exit.map(Joined::Exited)
         }
     }
 }

@@ -65,6 +65,18 @@ pub struct ProcessConfig {
     pub rlimits: Vec<(String, u64, u64)>,
     /// Seccomp: denied syscall names and the errno they fail with; `None` = unconfined.
     pub seccomp: Option<SeccompConfig>,
+    /// A complete seccomp profile (from an OCI config.json), loaded instead of `seccomp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<crate::plan::seccomp_profile::SeccompProfile>,
+    /// Supplementary groups (setgroups(2)); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<u32>,
+    /// The file mode creation mask, when the config sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub umask: Option<u32>,
+    /// `/proc/self/oom_score_adj`, when the config sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
 }
 
 /// Capability sets by name.
@@ -142,8 +154,15 @@ impl ProcessConfig {
                 .iter()
                 .map(|r| (r.resource.clone(), r.soft, r.hard))
                 .collect(),
+            seccomp_profile: match &plan.seccomp {
+                SeccompPlan::Profile(p) => Some(p.clone()),
+                _ => None,
+            },
+            groups: p.groups.clone(),
+            umask: plan.extra.umask,
+            oom_score_adj: plan.extra.oom_score_adj,
             seccomp: match &plan.seccomp {
-                SeccompPlan::Unconfined => None,
+                SeccompPlan::Unconfined | SeccompPlan::Profile(_) => None,
                 SeccompPlan::Filter(policy) => Some(SeccompConfig {
                     denied: policy.denied.clone(),
                     errno: match &policy.deny_action {
@@ -298,6 +317,15 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
 /// Drops to the configured identity and privileges. Runs as root in the environment, after
 /// the pivot; everything it changes is per process and is inherited by the command.
 pub fn drop_privileges(cfg: &ProcessConfig, ids: Ids) -> Result<(), ProcessError> {
+    if let Some(adj) = cfg.oom_score_adj {
+        // Before the identity changes: lowering it needs CAP_SYS_RESOURCE.
+        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| {
+            ProcessError::Privilege {
+                what: format!("oom_score_adj {adj}"),
+                source,
+            }
+        })?;
+    }
     for (name, soft, hard) in &cfg.rlimits {
         super::rlimit::set(&crate::plan::rlimit::Rlimit {
             resource: name.clone(),
@@ -325,11 +353,12 @@ pub fn drop_privileges(cfg: &ProcessConfig, ids: Ids) -> Result<(), ProcessError
         }
     }
     nix::sys::prctl::set_keepcaps(true).map_err(privilege("PR_SET_KEEPCAPS"))?;
-    if let Err(e) = nix::unistd::setgroups(&[]) {
+    let groups: Vec<Gid> = cfg.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    if let Err(e) = nix::unistd::setgroups(&groups) {
         // Rootless with a directly written gid map: setgroups is denied, and the
         // namespace has no supplementary group to drop.
-        if !super::userns::setgroups_denied() {
-            return Err(privilege("setgroups []")(e));
+        if !groups.is_empty() || !super::userns::setgroups_denied() {
+            return Err(privilege("setgroups")(e));
         }
     }
     let (gid, uid) = (Gid::from_raw(ids.gid), Uid::from_raw(ids.uid));
@@ -403,19 +432,22 @@ fn exec_inner(cfg: &ProcessConfig, argv: &[String], env: &[(String, String)]) ->
             .iter()
             .map(|(k, v)| cstr(&format!("{k}={v}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let filter = match &cfg.seccomp {
-            None => None,
-            Some(s) => Some(
-                seccomp::compile(&crate::plan::seccomp::SeccompPolicy {
+        let filter = match (&cfg.seccomp_profile, &cfg.seccomp) {
+            (Some(p), _) => {
+                Some(seccomp::compile_profile(p).map_err(|e| (EXIT_STOCKADE, e.to_string()))?)
+            }
+            (None, None) => None,
+            (None, Some(s)) => Some(vec![seccomp::compile(
+                &crate::plan::seccomp::SeccompPolicy {
                     default_action: crate::plan::seccomp::SeccompAction::Allow,
                     deny_action: crate::plan::seccomp::SeccompAction::Errno {
                         errno: s.errno.clone(),
                     },
                     denied: s.denied.clone(),
                     reallowed: Vec::new(),
-                })
-                .map_err(|e| (EXIT_STOCKADE, e.to_string()))?,
-            ),
+                },
+            )
+            .map_err(|e| (EXIT_STOCKADE, e.to_string()))?]),
         };
         Ok::<_, (i32, String)>((args, envp, filter))
     })();
@@ -442,7 +474,10 @@ fn exec_inner(cfg: &ProcessConfig, argv: &[String], env: &[(String, String)]) ->
     if let Err(e) = sys::close_range_cloexec(3) {
         return (EXIT_STOCKADE, format!("close_range: {e}"));
     }
-    if let Some(f) = &filter {
+    if let Some(mask) = cfg.umask {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+    }
+    for f in filter.iter().flatten() {
         if let Err(e) = seccomp::load(f) {
             return (EXIT_STOCKADE, e.to_string());
         }

@@ -233,20 +233,30 @@ pub fn create(
     foreground: bool,
 ) -> Result<Created, RuntimeError> {
     let plan = plan_for(backend, spec, store)?;
-    // Before anything is made: a limit the process could not be given fails here.
-    super::rlimit::preflight(&plan.rlimits)?;
     let spec_json = serde_json::to_value(spec).map_err(|e| RuntimeError::Sys {
         what: "serialise the spec".into(),
         source: io::Error::other(e),
     })?;
-    let mut entry = store.create(State::new(
-        spec.name.clone(),
-        spec.source.clone(),
-        spec_json,
-    ))?;
+    let state = State::new(spec.name.clone(), spec.source.clone(), spec_json);
+    create_planned(&plan, state, store, opts, foreground)
+}
+
+/// Makes the environment of a plan made elsewhere (an OCI bundle's, see
+/// [`crate::oci::translate`]); `state` is the record to start from (its name is the
+/// plan's). Same guarantees as [`create`]: on failure everything made is undone.
+pub fn create_planned(
+    plan: &crate::plan::LinuxPlan,
+    state: State,
+    store: &StateStore,
+    opts: &CreateOptions,
+    foreground: bool,
+) -> Result<Created, RuntimeError> {
+    // Before anything is made: a limit the process could not be given fails here.
+    super::rlimit::preflight(&plan.rlimits)?;
+    let mut entry = store.create(state)?;
     crash_point("state");
     let mut made = MadeSoFar { pid: None };
-    match create_in(&plan, &mut entry, opts, foreground, store, &mut made) {
+    match create_in(plan, &mut entry, opts, foreground, store, &mut made) {
         Ok((pid, report, terminal)) => Ok(Created {
             entry,
             pid,
@@ -498,7 +508,7 @@ fn undo(entry: &mut Entry, unrecorded: Option<Pid>, reap: bool) {
 }
 
 /// Kills every process and removes every recorded object; tolerates objects never made.
-fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
+pub fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
     let mut first_error = None;
     for resource in entry.state.resources.iter().rev() {
         let result = match resource {
@@ -535,7 +545,8 @@ fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
     first_error.map_or(Ok(()), Err)
 }
 
-fn start(store: &StateStore, name: &str) -> Result<(), RuntimeError> {
+/// Releases a created environment's process (through its exec fifo).
+pub fn start(store: &StateStore, name: &str) -> Result<(), RuntimeError> {
     let mut entry = store.open(name, true)?;
     let alive = entry_alive(&entry.state);
     if entry.state.status != Status::Created || !alive {
@@ -708,7 +719,8 @@ pub fn wait_foreground(
     Ok(cgroup::usage::annotate(exit, folders))
 }
 
-fn kill_all(pid: Pid, folders: &[PathBuf]) {
+/// SIGKILLs the first process and everything in the cgroup folders.
+pub fn kill_all(pid: Pid, folders: &[PathBuf]) {
     let _ = kill(pid, Signal::SIGKILL);
     for f in folders {
         let _ = cgroup::signal_all(f, Signal::SIGKILL);
@@ -734,7 +746,8 @@ pub fn cgroup_folders(state: &State) -> Vec<PathBuf> {
         .collect()
 }
 
-fn entry_alive(state: &State) -> bool {
+/// Whether the recorded first process still lives (same PID and start time).
+pub fn entry_alive(state: &State) -> bool {
     match (state.pid, state.pid_start_time) {
         (Some(pid), Some(t)) => proc::is_alive(pid, t),
         _ => false,

@@ -8,9 +8,12 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::{
+    SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, TargetArch,
+};
 
 use crate::plan::seccomp::{SeccompAction as PlanAction, SeccompPolicy};
+use crate::plan::seccomp_profile::{ArgOp, ProfileAction, SeccompProfile};
 
 /// Why a filter could not be built or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,86 @@ pub fn compile(policy: &SeccompPolicy) -> Result<Filter, SeccompError> {
         .try_into()
         .map_err(|e: seccompiler::BackendError| SeccompError::Compile(e.to_string()))?;
     Ok(Filter(program))
+}
+
+/// Compiles a complete profile (an OCI config.json's) into its stack of filters, in the
+/// order to load them (see [`crate::plan::seccomp_profile`]). Names that are not
+/// syscalls on this architecture are skipped, as runc does with libseccomp.
+pub fn compile_profile(profile: &SeccompProfile) -> Result<Vec<Filter>, SeccompError> {
+    let mut out = Vec::new();
+    for spec in profile.filters() {
+        // Per syscall: `None` matches every call (an empty list for seccompiler), or the
+        // conditional rules, any of which matches.
+        let mut rules: BTreeMap<i64, Option<Vec<seccompiler::SeccompRule>>> = BTreeMap::new();
+        for rule in &spec.rules {
+            let conditions = rule
+                .args
+                .iter()
+                .map(|a| {
+                    let (op, value) = match a.op {
+                        ArgOp::Eq => (SeccompCmpOp::Eq, a.value),
+                        ArgOp::Ne => (SeccompCmpOp::Ne, a.value),
+                        ArgOp::Lt => (SeccompCmpOp::Lt, a.value),
+                        ArgOp::Le => (SeccompCmpOp::Le, a.value),
+                        ArgOp::Gt => (SeccompCmpOp::Gt, a.value),
+                        ArgOp::Ge => (SeccompCmpOp::Ge, a.value),
+                        ArgOp::MaskedEq => (SeccompCmpOp::MaskedEq(a.value), a.value_two),
+                    };
+                    SeccompCondition::new(a.index, SeccompCmpArgLen::Qword, op, value)
+                        .map_err(|e| SeccompError::Compile(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for name in &rule.names {
+                let Some(nr) = native_number(name) else {
+                    continue;
+                };
+                let entry = rules.entry(nr).or_insert_with(|| Some(Vec::new()));
+                match (entry, conditions.is_empty()) {
+                    (e, true) => *e = None,
+                    (None, false) => {}
+                    (Some(list), false) => list.push(
+                        seccompiler::SeccompRule::new(conditions.clone())
+                            .map_err(|e| SeccompError::Compile(e.to_string()))?,
+                    ),
+                }
+            }
+        }
+        let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = rules
+            .into_iter()
+            .map(|(nr, list)| (nr, list.unwrap_or_default()))
+            .collect();
+        let filter = SeccompFilter::new(
+            rules,
+            profile_action(spec.on_mismatch),
+            profile_action(spec.on_match),
+            target_arch(),
+        )
+        .map_err(|e| SeccompError::Compile(e.to_string()))?;
+        let program: seccompiler::BpfProgram = filter
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| SeccompError::Compile(e.to_string()))?;
+        out.push(Filter(program));
+    }
+    Ok(out)
+}
+
+fn profile_action(a: ProfileAction) -> SeccompAction {
+    match a {
+        ProfileAction::Allow => SeccompAction::Allow,
+        ProfileAction::Errno(n) => SeccompAction::Errno(n),
+        ProfileAction::KillThread => SeccompAction::KillThread,
+        ProfileAction::KillProcess => SeccompAction::KillProcess,
+        ProfileAction::Trap => SeccompAction::Trap,
+        ProfileAction::Trace(n) => SeccompAction::Trace(n),
+        ProfileAction::Log => SeccompAction::Log,
+    }
+}
+
+/// The native ABI's number of a syscall name.
+fn native_number(name: &str) -> Option<i64> {
+    name.parse::<syscalls::Sysno>()
+        .ok()
+        .map(|s| i64::from(s.id()))
 }
 
 /// Loads the filter into this thread (needs no_new_privs or CAP_SYS_ADMIN).
@@ -241,5 +324,27 @@ mod tests {
         compile(&policy).unwrap();
         assert_eq!(syscall_number("mount"), Some(libc::SYS_mount));
         assert_eq!(syscall_number("vm86"), None);
+    }
+
+    #[test]
+    fn podman_profile_compiles_to_a_stack() {
+        let text = include_str!("../../tests/fixtures/oci/podman-busybox.json");
+        let spec: oci_spec::runtime::Spec = serde_json::from_str(text).unwrap();
+        let ctx = crate::oci::translate::TranslateContext {
+            id: "c".into(),
+            bundle: "/b".into(),
+            cgroup: stockade_core::backend::CgroupVersion::V2,
+            systemd_cgroup: false,
+        };
+        let t = crate::oci::translate::translate(&spec, &ctx).unwrap();
+        let crate::plan::seccomp::SeccompPlan::Profile(p) = &t.plan.seccomp else {
+            panic!("a profile")
+        };
+        let filters = compile_profile(p).unwrap();
+        // The default ERRNO(ENOSYS) filter, ERRNO(EPERM) and ERRNO(EINVAL) ones.
+        assert_eq!(filters.len(), 3);
+        assert!(filters.iter().all(|f| !f.0.is_empty() && f.0.len() < 4096));
+        assert_eq!(native_number("read"), Some(0));
+        assert_eq!(native_number("no_such_call"), None);
     }
 }

@@ -157,6 +157,8 @@ pub fn spawn(
     let (ready_r, ready_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
     let flags = clone_flags(setup.plan);
+    // Opened here, so a wrong path is reported with its name; entered by the helper.
+    let join = open_namespaces(setup.plan)?;
 
     match sys::fork()? {
         Forked::Child => {
@@ -173,9 +175,17 @@ pub fn spawn(
             keep.extend(cgroup_v2.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(setup.stdio.fds());
             keep.extend(monitor.as_ref().map_or(Vec::new(), MonitorArgs::fds));
+            keep.extend(join.iter().map(|(_, f)| f.as_raw_fd()));
             // The creator's other fds (the state lock above all, other tests' pipes in a
             // test binary) must not live on in the helper, the monitor or the process.
             close_all_but(&keep);
+            // Born in the joined namespaces: the helper enters them before clone3 (it is
+            // single-threaded, as setns into a mount or user namespace requires).
+            for (ns, fd) in join {
+                if nix::sched::setns(fd, ns).is_err() {
+                    sys::exit_now(EXIT_STOCKADE);
+                }
+            }
             helper(
                 setup, flags, cgroup_v2, monitor, pid_w, go_r, ready_w, report_w, report_r,
             )
@@ -207,6 +217,33 @@ pub fn spawn(
             })
         }
     }
+}
+
+/// The plan's namespaces to join, opened (`O_RDONLY | O_CLOEXEC`).
+fn open_namespaces(plan: &LinuxPlan) -> io::Result<Vec<(CloneFlags, OwnedFd)>> {
+    plan.extra
+        .join
+        .iter()
+        .map(|j| {
+            let flag = match j.namespace {
+                Namespace::Pid => CloneFlags::CLONE_NEWPID,
+                Namespace::Mount => CloneFlags::CLONE_NEWNS,
+                Namespace::Uts => CloneFlags::CLONE_NEWUTS,
+                Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
+                Namespace::Net => CloneFlags::CLONE_NEWNET,
+                Namespace::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+                Namespace::User => CloneFlags::CLONE_NEWUSER,
+            };
+            let fd = nix::fcntl::open(&j.path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| {
+                io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("{} namespace {}: {e}", j.namespace, j.path.display()),
+                )
+            })?;
+            Ok((flag, fd))
+        })
+        .collect()
 }
 
 fn clone_flags(plan: &LinuxPlan) -> u64 {
@@ -460,6 +497,13 @@ fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>)
     if let ChildStdio::Pipes { out, err } = &setup.stdio {
         sys::dup_onto_stdio(out.as_fd(), 1).map_err(|e| format!("dup2 stdout: {e}"))?;
         sys::dup_onto_stdio(err.as_fd(), 2).map_err(|e| format!("dup2 stderr: {e}"))?;
+    }
+    // Namespaced kernel parameters (net.*, kernel.msg*, ...) through the host's /proc,
+    // which shows this process's namespaces, before the new root hides or freezes it.
+    for (key, value) in &plan.extra.sysctl {
+        let path = crate::plan::extra::sysctl_path(key);
+        fs::write(&path, value)
+            .map_err(|e| format!("linux.sysctl {key} ({}): {e}", path.display()))?;
     }
     rootfs::build(&plan.mounts).map_err(|e| e.to_string())?;
     if plan.namespaces.has(Namespace::Uts) {

@@ -18,12 +18,14 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod extra;
 pub mod mount;
 pub mod net;
 pub mod ns;
 pub mod process;
 pub mod rlimit;
 pub mod seccomp;
+pub mod seccomp_profile;
 pub mod userns;
 
 use std::fmt;
@@ -123,6 +125,9 @@ pub struct LinuxPlan {
     pub seccomp: SeccompPlan,
     /// Its process: host name, credentials, environment, exec.
     pub process: ProcessPlan,
+    /// What an OCI config.json asks beyond a spec (empty for a spec's plan).
+    #[serde(skip_serializing_if = "extra::PlanExtras::is_empty")]
+    pub extra: extra::PlanExtras,
 }
 
 impl LinuxPlan {
@@ -163,6 +168,9 @@ impl fmt::Display for LinuxPlan {
         section(f, "== namespaces ==", &self.namespaces.describe())?;
         if let Some(u) = &self.userns {
             section(f, "== user namespace (rootless) ==", &u.describe())?;
+        }
+        if !self.extra.is_empty() {
+            section(f, "== from config.json ==", &self.extra.describe())?;
         }
         section(
             f,
@@ -216,6 +224,7 @@ pub fn plan_with(
         capabilities: caps::plan(spec),
         seccomp: seccomp::plan(spec),
         process: process::plan(spec),
+        extra: extra::PlanExtras::default(),
     })
 }
 

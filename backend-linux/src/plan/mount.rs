@@ -80,6 +80,12 @@ pub enum MountFlag {
     Nodev,
     /// `MS_NOEXEC`: nothing can be executed.
     Noexec,
+    /// `MS_STRICTATIME`: update access times on every access (new mounts only).
+    Strictatime,
+    /// `MS_NOATIME`: never update access times (new mounts only).
+    Noatime,
+    /// `MS_NODIRATIME`: never update folders' access times (new mounts only).
+    Nodiratime,
 }
 
 impl MountFlag {
@@ -93,6 +99,9 @@ impl MountFlag {
             MountFlag::Nosuid => "MS_NOSUID",
             MountFlag::Nodev => "MS_NODEV",
             MountFlag::Noexec => "MS_NOEXEC",
+            MountFlag::Strictatime => "MS_STRICTATIME",
+            MountFlag::Noatime => "MS_NOATIME",
+            MountFlag::Nodiratime => "MS_NODIRATIME",
         }
     }
 
@@ -106,6 +115,9 @@ impl MountFlag {
             MountFlag::Nosuid => "nosuid",
             MountFlag::Nodev => "nodev",
             MountFlag::Noexec => "noexec",
+            MountFlag::Strictatime => "strictatime",
+            MountFlag::Noatime => "noatime",
+            MountFlag::Nodiratime => "nodiratime",
         }
     }
 }
@@ -252,6 +264,13 @@ pub enum MountStep {
     /// `umount2(".", MNT_DETACH)`, then `chdir("/")`: the old root, stacked on the new one
     /// by the pivot, is gone from the environment's view.
     DetachOldRoot,
+    /// Hide a kernel path (an OCI `linux.maskedPaths` entry): an empty read-only tmpfs
+    /// over it when it is a folder, `/dev/null` bound over it otherwise, nothing when it
+    /// is absent. Which one is known only once the root is built.
+    Mask {
+        /// The path, inside the new root.
+        path: PathBuf,
+    },
 }
 
 impl MountStep {
@@ -278,6 +297,11 @@ impl fmt::Display for MountStep {
                 write!(f, "pivot_root into {}", new_root.display())
             }
             MountStep::DetachOldRoot => f.write_str("detach the old root (umount2 MNT_DETACH)"),
+            MountStep::Mask { path } => write!(
+                f,
+                "mask {} (read-only tmpfs if a folder, /dev/null if a file) [skipped if absent]",
+                path.display()
+            ),
         }
     }
 }

@@ -135,13 +135,15 @@ pub enum SeccompPlan {
     Unconfined,
     /// A filter, installed right before `execve`.
     Filter(SeccompPolicy),
+    /// A complete profile (from an OCI config.json), installed right before `execve`.
+    Profile(super::seccomp_profile::SeccompProfile),
 }
 
 impl SeccompPlan {
     /// The filter, if any.
     pub fn policy(&self) -> Option<&SeccompPolicy> {
         match self {
-            SeccompPlan::Unconfined => None,
+            SeccompPlan::Unconfined | SeccompPlan::Profile(_) => None,
             SeccompPlan::Filter(p) => Some(p),
         }
     }
@@ -167,6 +169,7 @@ impl SeccompPlan {
                 }
                 lines
             }
+            SeccompPlan::Profile(p) => p.describe(),
         }
     }
 }
