@@ -135,6 +135,12 @@ pub enum Feature {
     NetworkHost,
     /// `network.mode = "private"`.
     NetworkPrivate,
+    /// `network.nat = true`: outbound masquerade.
+    NetworkNat,
+    /// `network.publish`: host ports forwarded to the environment.
+    NetworkPublish,
+    /// `network.dns` / `network.search`: the environment's resolv.conf.
+    NetworkDns,
     /// `limits.memory`.
     MemoryLimit,
     /// `limits.processes`.
@@ -174,6 +180,9 @@ impl Feature {
             Feature::NetworkNone => "network none",
             Feature::NetworkHost => "network host",
             Feature::NetworkPrivate => "network private",
+            Feature::NetworkNat => "network NAT",
+            Feature::NetworkPublish => "published ports",
+            Feature::NetworkDns => "resolver (dns, search)",
             Feature::MemoryLimit => "memory limit",
             Feature::ProcessLimit => "process limit",
             Feature::CpuLimit => "CPU limit",
@@ -331,6 +340,16 @@ pub const FEATURES: &[Row] = &[
         exact("network namespace + veth pair, addressed, default route via gateway"),
         approx("vnet jail + epair(4), addressed, default route via gateway (needs VIMAGE)",
             "the jail's interface is named sk<name>b, not eth0: a unique name cannot collide when the kernel returns it to the host")),
+    row(Feature::NetworkNat, "network.nat",
+        exact("nftables masquerade (table inet stockade, the environment's chains), per-interface forwarding"),
+        exact("pf nat in anchor stockade/NAME, net.inet.ip.forwarding")),
+    row(Feature::NetworkPublish, "network.publish",
+        exact("nftables dnat in prerouting and output (localhost too, via route_localnet on the host end)"),
+        approx("pf rdr in anchor stockade/NAME",
+            "pf does not redirect the host's own connections: a published port answers other machines, not the host itself")),
+    row(Feature::NetworkDns, "network.dns",
+        exact("the environment's own resolv.conf, mounted over /etc/resolv.conf"),
+        exact("the jail's own resolv.conf, mounted over /etc/resolv.conf")),
     row_v1(Feature::MemoryLimit, "limits.memory",
         exact("memory.max; the OOM killer ends the environment's processes"),
         exact("memory.limit_in_bytes; the OOM killer ends the environment's processes"),
@@ -525,6 +544,15 @@ pub fn features_used(spec: &Spec) -> Vec<FeatureUse> {
         NetworkMode::None => add(Feature::NetworkNone, "network.mode"),
         NetworkMode::Host => add(Feature::NetworkHost, "network.mode"),
         NetworkMode::Private => add(Feature::NetworkPrivate, "network.mode"),
+    }
+    if spec.network.nat {
+        add(Feature::NetworkNat, "network.nat");
+    }
+    if !spec.network.publish.is_empty() {
+        add(Feature::NetworkPublish, "network.publish");
+    }
+    if spec.network.dns.is_some() || !spec.network.search.is_empty() {
+        add(Feature::NetworkDns, "network.dns");
     }
     let limits = &spec.limits;
     if limits.memory.is_some() {

@@ -429,3 +429,48 @@ fn overlay_keys_at_the_top_level_name_their_table() {
         "5:1: root.layer: unknown key (did you mean `root.layers`?)",
     );
 }
+
+#[test]
+fn private_network_reach_keys_default_and_are_checked() {
+    let spec = ok(&format!(
+        "{BASE}[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\n"
+    ));
+    assert!(spec.network.nat, "nat is on by default for private");
+    assert!(spec.network.publish.is_empty());
+    assert_eq!(spec.network.dns, None);
+    let spec = ok(&format!(
+        "{BASE}[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\nnat = false\n\
+         publish = [\"8080:80\", \"127.0.0.1:5353:53/udp\"]\ndns = [\"1.1.1.1\", \"2606:4700:4700::1111\"]\n\
+         search = [\"example.org\"]\n"
+    ));
+    assert!(!spec.network.nat);
+    let published: Vec<String> = spec.network.publish.iter().map(|p| p.to_string()).collect();
+    assert_eq!(published, ["8080:80", "127.0.0.1:5353:53/udp"]);
+    assert_eq!(spec.network.dns.as_ref().map(Vec::len), Some(2));
+    assert_eq!(spec.network.search, ["example.org"]);
+    let private = format!("{BASE}[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\n");
+    one_error(
+        &format!("{private}publish = [\"8080:80\", \"8080:81\"]\n"),
+        "9:23: network.publish[2]: host port 8080/tcp is already published by \"8080:80\" (give each entry its own host port)",
+    );
+    one_error(
+        &format!("{private}publish = [\"80\"]\n"),
+        "9:12: network.publish[1]: \"80\": expected [HOST_ADDRESS:]HOST_PORT:PORT[/udp] (a list like publish = [\"8080:80\", \"127.0.0.1:5353:53/udp\"])",
+    );
+    one_error(
+        &format!("{private}publish = [\"[::1]:80:80\"]\n"),
+        "9:12: network.publish[1]: ::1 is not in the address family of network.address (publish on an address of the same family as the environment's)",
+    );
+    one_error(
+        &format!("{private}dns = [\"127.0.0.53\"]\n"),
+        "9:8: network.dns[1]: 127.0.0.53 is a loopback address: inside it is the environment's own (name a server the environment can reach over its link)",
+    );
+    one_error(
+        &format!("{private}search = [\"bad domain\"]\n"),
+        "9:11: network.search[1]: \"bad domain\" is not a domain name (a list of domains, e.g. search = [\"example.org\"])",
+    );
+    one_error(
+        &format!("{BASE}[network]\npublish = [\"8080:80\"]\n"),
+        "7:11: network.publish: is only used with mode = \"private\" (mode is \"none\") (set mode = \"private\" or remove it)",
+    );
+}

@@ -340,6 +340,7 @@ mod tests {
             mode: NetworkMode::Private,
             address: Some("fd00:77::2/64".parse().expect("net")),
             gateway: Some("fd00:77::1".parse().expect("ip")),
+            ..Network::default()
         };
         let r = render(&plan("v6", &n).expect("plan"));
         assert!(

@@ -36,7 +36,9 @@ const PROCESS_KEYS: &[&str] = &["command", "cwd", "env", "user", "init"];
 const MOUNT_KEYS: &[&str] = &["kind", "source", "target", "readonly", "size"];
 const MOUNT_KINDS: &[&str] = &["bind", "tmpfs", "proc", "dev"];
 const LIMIT_KEYS: &[&str] = &["memory", "processes", "cpus", "open_files"];
-const NETWORK_KEYS: &[&str] = &["mode", "address", "gateway"];
+const NETWORK_KEYS: &[&str] = &[
+    "mode", "address", "gateway", "nat", "publish", "dns", "search",
+];
 const NETWORK_MODES: &[&str] = &["none", "host", "private"];
 const PRIVILEGE_KEYS: &[&str] = &["allow", "seccomp"];
 const SECCOMP_MODES: &[&str] = &["default", "unconfined"];
@@ -62,6 +64,7 @@ const MISPLACED: &[(&str, &str)] = &[
     ("mode", "network.mode"),
     ("address", "network.address"),
     ("gateway", "network.gateway"),
+    ("publish", "network.publish"),
     ("allow", "privileges.allow"),
     ("seccomp", "privileges.seccomp"),
     ("mounts", "[[mount]]"),
@@ -995,6 +998,7 @@ impl Loader<'_, '_> {
                 }
             }
         });
+        let reach = super::netload::read(&mut self.r, t, mode, address.as_ref().map(|a| a.0));
         if mode != NetworkMode::Private {
             for (key, v) in [("address", t.get("address")), ("gateway", t.get("gateway"))] {
                 if let Some(v) = v {
@@ -1011,8 +1015,7 @@ impl Loader<'_, '_> {
             }
             return Network {
                 mode,
-                address: None,
-                gateway: None,
+                ..Network::default()
             };
         }
         let Some((address, address_span)) = address else {
@@ -1026,8 +1029,7 @@ impl Loader<'_, '_> {
             }
             return Network {
                 mode,
-                address: None,
-                gateway: None,
+                ..Network::default()
             };
         };
         if address.prefix_len() < address.max_prefix_len() - 1
@@ -1082,6 +1084,10 @@ impl Loader<'_, '_> {
             mode,
             address: Some(address),
             gateway,
+            nat: reach.nat,
+            publish: reach.publish,
+            dns: reach.dns,
+            search: reach.search,
         }
     }
 

@@ -8,7 +8,10 @@ mod error;
 mod image;
 pub use image::{check_image_name, ImageRoot, ProcessKeys};
 mod load;
+mod netload;
+mod publish;
 pub use load::{check_hostname, check_name};
+pub use publish::{Protocol, Publish};
 mod reader;
 mod size;
 
@@ -259,6 +262,16 @@ pub struct Network {
     pub address: Option<IpNet>,
     /// The host side's address, used as default route inside (`private` only).
     pub gateway: Option<IpAddr>,
+    /// Outbound traffic masqueraded behind the host's address (`private` only, default
+    /// true there).
+    pub nat: bool,
+    /// Host ports forwarded to the environment (`private` only).
+    pub publish: Vec<Publish>,
+    /// Name servers written to the environment's own resolv.conf; `None`: the host's,
+    /// those the environment can reach (`private` only).
+    pub dns: Option<Vec<IpAddr>>,
+    /// Search domains written to that resolv.conf (`private` only).
+    pub search: Vec<String>,
 }
 
 /// The syscall filter on Linux (`privileges.seccomp`).
