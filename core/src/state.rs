@@ -78,6 +78,15 @@ pub enum Resource {
         /// Its name, e.g. `zroot/jails/stockade-web` or `zroot/jails/base@stockade-web`.
         name: String,
     },
+    /// Packet filter rules of one environment: on Linux its nftables chains
+    /// (`<owner>-pre`, `-out`, `-post` in table `inet stockade`) and its claims on host
+    /// ports; on FreeBSD its pf anchor (`owner` is `stockade/NAME`).
+    Firewall {
+        /// Linux: the host interface the chains are named after; FreeBSD: the anchor.
+        owner: String,
+        /// The host ports claimed, e.g. `tcp/8080`.
+        ports: Vec<String>,
+    },
     /// A process (the environment's first process or its monitor).
     Process {
         /// Host PID.

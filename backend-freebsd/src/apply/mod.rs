@@ -342,6 +342,7 @@ impl fmt::Display for Named<'_> {
             Resource::RctlRule { rule } => write!(f, "rctl rule {rule}"),
             Resource::Dataset { name } => write!(f, "ZFS dataset {name}"),
             Resource::Process { pid, .. } => write!(f, "process {pid}"),
+            Resource::Firewall { owner, .. } => write!(f, "pf anchor {owner}"),
         }
     }
 }
@@ -403,6 +404,7 @@ fn undo_one<K: Kernel + ?Sized>(
             None => return Ok(Undone::Gone),
         },
         Resource::Interface { name } => kernel.if_destroy(name),
+        Resource::Firewall { .. } => Ok(()),
         // The environment's processes live in the jail and die with it; a process that
         // never reached jail_attach(2) exits when its creator's pipe closes.
         Resource::Process { .. } => Ok(()),

@@ -19,10 +19,12 @@
 //! - [`runtime`]: the lifecycle over the state store.
 
 pub mod cgroup;
+pub mod firewall;
 pub mod init;
 pub mod join;
 pub mod layer;
 pub mod net;
+pub mod nft;
 pub mod proc;
 pub mod process;
 pub mod rlimit;

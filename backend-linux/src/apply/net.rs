@@ -124,6 +124,9 @@ pub enum NetError {
     /// Recording the interface in the state store.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The interface's forwarding switches.
+    #[error(transparent)]
+    Firewall(#[from] super::firewall::FirewallError),
 }
 
 /// The steps the environment's first process runs itself, in its own namespace, once
@@ -199,6 +202,9 @@ pub fn setup(
         if matches!(step, NetStep::CreateVeth { .. }) {
             crash_point("network");
         }
+    }
+    if let Some(firewall) = &plan.firewall {
+        super::firewall::setup_interface(firewall)?;
     }
     Ok(())
 }

@@ -79,6 +79,9 @@ pub enum RuntimeError {
     /// Rootless mode: id maps, delegated cgroups.
     #[error(transparent)]
     Rootless(#[from] super::userns::UserNsError),
+    /// NAT and published ports.
+    #[error(transparent)]
+    Firewall(#[from] super::firewall::FirewallError),
     /// A system call or file operation of the creator.
     #[error("{what}: {source}")]
     Sys {
@@ -253,6 +256,9 @@ pub fn create_planned(
 ) -> Result<Created, RuntimeError> {
     // Before anything is made: a limit the process could not be given fails here.
     super::rlimit::preflight(&plan.rlimits)?;
+    if let Some(firewall) = &plan.network.firewall {
+        super::firewall::preflight(firewall)?;
+    }
     let mut entry = store.create(state)?;
     crash_point("state");
     let mut made = MadeSoFar { pid: None };
@@ -292,6 +298,9 @@ fn create_in(
         source: io::Error::other(e),
     })?;
     fs::write(&cfg_path, json).map_err(sys_err(format!("{}", cfg_path.display())))?;
+    if let Some(firewall) = &plan.network.firewall {
+        super::firewall::setup(firewall, entry)?;
+    }
     if plan.mounts.rootfs.starts_with(&dir) {
         // root.host: the tmpfs mount point, inside the state folder (goes with it).
         fs::create_dir_all(&plan.mounts.rootfs)
@@ -535,6 +544,9 @@ pub fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
             }
             Resource::Interface { name } => {
                 net::delete_host_interface(name).map_err(RuntimeError::from)
+            }
+            Resource::Firewall { owner, ports } => {
+                super::firewall::teardown(owner, ports).map_err(RuntimeError::from)
             }
             Resource::Jail { .. } | Resource::RctlRule { .. } | Resource::Dataset { .. } => Ok(()),
         };

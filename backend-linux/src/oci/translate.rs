@@ -139,12 +139,14 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
                 netns: Netns::Environment,
                 ifname: "lo".into(),
             }],
+            firewall: None,
         }
     } else {
         // The host's, or a namespace someone else wired (podman's netavark, CNI).
         NetworkPlan {
             mode: NetworkMode::Host,
             steps: Vec::new(),
+            firewall: None,
         }
     };
 

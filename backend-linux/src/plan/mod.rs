@@ -19,6 +19,7 @@
 pub mod caps;
 pub mod cgroup;
 pub mod extra;
+pub mod firewall;
 pub mod mount;
 pub mod net;
 pub mod ns;

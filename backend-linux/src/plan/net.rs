@@ -32,6 +32,8 @@ use ipnet::IpNet;
 use serde::Serialize;
 use stockade_core::spec::{NetworkMode, Spec};
 
+use super::firewall::{self, FirewallPlan};
+
 /// The name of the environment's end of a private link.
 pub const INSIDE_IFNAME: &str = "eth0";
 
@@ -165,6 +167,8 @@ pub struct NetworkPlan {
     pub mode: NetworkMode,
     /// The operations, in order.
     pub steps: Vec<NetStep>,
+    /// NAT and published ports (`private` only, unless it needs neither).
+    pub firewall: Option<FirewallPlan>,
 }
 
 impl NetworkPlan {
@@ -180,7 +184,15 @@ impl NetworkPlan {
         if self.mode == NetworkMode::Host {
             return vec!["use the host's network stack: nothing to set up".into()];
         }
-        self.steps.iter().map(ToString::to_string).collect()
+        let firewall = self.firewall.as_ref();
+        let mut lines = firewall.map(FirewallPlan::describe).unwrap_or_default();
+        lines.extend(self.steps.iter().map(ToString::to_string));
+        lines.extend(
+            firewall
+                .map(FirewallPlan::describe_sysctls)
+                .unwrap_or_default(),
+        );
+        lines
     }
 }
 
@@ -217,6 +229,7 @@ pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> 
         netns: Netns::Environment,
         ifname: "lo".into(),
     };
+    let mut firewall = None;
     let steps = match net.mode {
         NetworkMode::Host => Vec::new(),
         NetworkMode::None => vec![lo_up],
@@ -229,6 +242,7 @@ pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> 
                 return Err(NetPlanError::GatewayFamily { address, gateway });
             }
             let (host, peer) = veth_names(&spec.name, state_dir);
+            firewall = firewall::plan(spec, &host, address);
             vec![
                 NetStep::CreateVeth {
                     host: host.clone(),
@@ -272,6 +286,7 @@ pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> 
     Ok(NetworkPlan {
         mode: net.mode,
         steps,
+        firewall,
     })
 }
 
@@ -304,7 +319,7 @@ mod tests {
     #[test]
     fn private_builds_a_veth_link() {
         let plan = plan(&spec(
-            "[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\ngateway = \"10.77.0.1\"\n",
+            "[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\ngateway = \"10.77.0.1\"\nnat = false\n",
         ))
         .unwrap();
         let (host, peer) = veth_names("web", Path::new(DIR));

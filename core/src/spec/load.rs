@@ -998,7 +998,7 @@ impl Loader<'_, '_> {
                 }
             }
         });
-        let reach = super::netload::read(&mut self.r, t, mode, address.as_ref().map(|a| a.0));
+        let reach = super::netload::read(self.r, t, mode, address.as_ref().map(|a| a.0));
         if mode != NetworkMode::Private {
             for (key, v) in [("address", t.get("address")), ("gateway", t.get("gateway"))] {
                 if let Some(v) = v {
