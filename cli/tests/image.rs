@@ -575,3 +575,34 @@ fn imports_while_an_environment_runs_leave_it_alone() {
     assert_ne!(code, 0, "{err}");
     ok(stockade(&t).args(["delete", "--force", "img-during"]));
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_root_folder_imports_as_a_one_layer_image() {
+    let t = fixture();
+    let root = t.path("rootfs");
+    fs::create_dir(&root).unwrap();
+    let layers = busybox_layers();
+    let mut a = tar::Archive::new(&layers[0][..]);
+    a.unpack(&root).unwrap();
+    let out = ok(stockade(&t)
+        .args(["image", "import", "--rootfs", "--name", "folder/bb:1"])
+        .arg(&root));
+    assert!(out.starts_with("folder/bb:1 sha256:"), "{out}");
+    // No process defaults: the spec says what to run.
+    let spec = t.spec(
+        "f.toml",
+        "name = \"img-folder\"\n[root]\nimage = \"folder/bb:1\"\n[process]\ncommand = [\"/bin/cat\", \"/etc/removed\"]\n",
+    );
+    assert_eq!(ok(stockade(&t).arg("run").arg(&spec)), "layer 1\n");
+    let spec = t.spec(
+        "g.toml",
+        "name = \"img-folder2\"\n[root]\nimage = \"folder/bb:1\"\n",
+    );
+    let (code, _, err) = run(stockade(&t).arg("run").arg(&spec));
+    assert_eq!(code, 125, "{err}");
+    assert!(
+        err.contains("has no Entrypoint or Cmd: set process.command"),
+        "{err}"
+    );
+}

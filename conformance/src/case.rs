@@ -26,6 +26,9 @@ pub enum Root {
     /// `root.path` = a folder the runner prepares: the probe (and the libraries it
     /// needs), `/etc/passwd`, `/etc/group`, a `/marker` file.
     Path,
+    /// `root.image` = that same prepared folder, imported by `stockade image import
+    /// --rootfs` as `{image}` into the suite's image store.
+    Image,
 }
 
 /// The environment: rendered into a spec file by the runner.
@@ -65,6 +68,14 @@ impl Env {
     pub fn path(args: &[&str]) -> Env {
         Env {
             root: Root::Path,
+            ..Env::host(args)
+        }
+    }
+
+    /// A `root.image` environment whose command is the probe with `args`.
+    pub fn image(args: &[&str]) -> Env {
+        Env {
+            root: Root::Image,
             ..Env::host(args)
         }
     }

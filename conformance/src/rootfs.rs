@@ -29,6 +29,9 @@ pub enum RootfsError {
         /// The cause.
         source: io::Error,
     },
+    /// `stockade image import --rootfs` of a prepared root failed.
+    #[error("cannot import the prepared root as an image: {0}")]
+    Import(String),
 }
 
 /// Attaches the path to an I/O error.

@@ -138,6 +138,7 @@ pub fn render_spec(env: &Env, vars: &BTreeMap<&str, String>) -> String {
     match env.root {
         Root::Host => t.push_str("host = true\n"),
         Root::Path => t.push_str("path = \"{root}\"\n"),
+        Root::Image => t.push_str("image = \"{image}\"\n"),
     }
     if env.readonly {
         t.push_str("readonly = true\n");
@@ -332,7 +333,13 @@ impl Suite {
         );
         v.insert("workdir", self.workdir.display().to_string());
         v.insert("probe", PROBE.to_string());
+        v.insert("image", format!("conformance/{}:1", case.name));
         v
+    }
+
+    /// The suite's image store, below the work folder.
+    fn image_store(&self) -> PathBuf {
+        self.workdir.join("images")
     }
 
     /// `<workdir>/<kind>/<case>`: the case's prepared root, shared folder, layer, or
@@ -342,7 +349,12 @@ impl Suite {
     }
 
     fn stockade(&self, args: Vec<String>, log: &Path) -> Outcome {
-        let mut full = vec!["--root".to_string(), self.state_root.display().to_string()];
+        let mut full = vec![
+            "--root".to_string(),
+            self.state_root.display().to_string(),
+            "--store".to_string(),
+            self.image_store().display().to_string(),
+        ];
         full.extend(args);
         exec::run(&self.stockade, &full, log, self.timeout).unwrap_or_else(|e| Outcome {
             command: format!("{} {}", self.stockade.display(), full.join(" ")),
@@ -711,8 +723,8 @@ impl Suite {
             }
         }
         // Nothing may be left of any environment, whatever the script did.
-        let root =
-            (case.env.root == Root::Path).then(|| self.workdir.join("roots").join(case.name));
+        let root = matches!(case.env.root, Root::Path | Root::Image)
+            .then(|| self.workdir.join("roots").join(case.name));
         let mut left = Vec::new();
         for n in &names {
             let state_dir = self.state_root.join(n);
@@ -769,12 +781,29 @@ impl Suite {
         let logs = case_dir.join("logs");
         fs::create_dir_all(&logs).at(&logs)?;
         fs::write(spec_path, spec_text).at(spec_path)?;
-        if case.env.root == Root::Path {
+        if matches!(case.env.root, Root::Path | Root::Image) {
             let root = self.case_folder("roots", case);
             if root.exists() {
                 fs::remove_dir_all(&root).at(&root)?;
             }
             rootfs::prepare_root(&root, &self.probe, &self.probe_libs, case.name)?;
+            if case.env.root == Root::Image {
+                let image = format!("conformance/{}:1", case.name);
+                let out = self.stockade(
+                    vec![
+                        "image".into(),
+                        "import".into(),
+                        "--rootfs".into(),
+                        root.display().to_string(),
+                        "--name".into(),
+                        image,
+                    ],
+                    &logs.join("image-import"),
+                );
+                if out.exit != Some(0) {
+                    return Err(RootfsError::Import(out.stderr));
+                }
+            }
         }
         let share = self.case_folder("share", case);
         fs::create_dir_all(&share).at(&share)?;

@@ -63,18 +63,74 @@ impl Store {
                 return Err(e).at(&tmp);
             }
         };
+        self.add_layer(
+            Some(&base),
+            &tmp,
+            &diff_id,
+            size,
+            name,
+            &format!("stockade commit: {comment}"),
+        )
+    }
+
+    /// Imports a root file system folder (`image import --rootfs DIR`) as a one-layer
+    /// image named `name`, with an empty process config. Returns its id.
+    pub fn import_rootfs(&self, dir: &Path, name: &str) -> Result<Digest, StoreError> {
+        let name = normalize_name(name)?;
+        if !fs::metadata(dir).at(dir)?.is_dir() {
+            return Err(StoreError::Format {
+                path: dir.display().to_string(),
+                why: "is not a folder: --rootfs takes a root file system folder".into(),
+            });
+        }
+        let _lock = self.lock_exclusive()?;
+        let tmp = self
+            .tmp()
+            .join(format!("rootfs-{}.tar", std::process::id()));
+        let (diff_id, size) = match write_tree(dir, &tmp) {
+            Ok(v) => v,
+            Err(e) => {
+                remove_any(&tmp)?;
+                return Err(e).at(dir);
+            }
+        };
+        self.add_layer(
+            None,
+            &tmp,
+            &diff_id,
+            size,
+            name,
+            &format!("stockade image import --rootfs {}", dir.display()),
+        )
+    }
+
+    /// Stores the layer tar `tmp` (uncompressed, `diff_id` its digest) above `base`
+    /// (or alone) as image `name`, under the writer's lock the caller holds.
+    fn add_layer(
+        &self,
+        base: Option<&ImageRecord>,
+        tmp: &Path,
+        diff_id: &Digest,
+        size: u64,
+        name: String,
+        created_by: &str,
+    ) -> Result<Digest, StoreError> {
+        let diff_id = diff_id.clone();
         let blob_path = self.blob_path(&diff_id);
-        fs::rename(&tmp, &blob_path).at(&blob_path)?;
-        let mut notes = base.notes.clone();
+        fs::rename(tmp, &blob_path).at(&blob_path)?;
+        let mut notes = base.map(|b| b.notes.clone()).unwrap_or_default();
         if !self.layer_dir(&diff_id).is_dir() {
             notes.extend(self.unpack_layer(&diff_id, &diff_id, WHITEOUTS)?);
         }
 
-        let mut config = self.config(&base)?;
+        let mut config = match base {
+            Some(b) => self.config(b)?,
+            None => empty_config()?,
+        };
         config.rootfs_mut().diff_ids_mut().push(diff_id.to_string());
         let history = HistoryBuilder::default()
             .created(now_rfc3339())
-            .created_by(format!("stockade commit: {comment}"))
+            .created_by(created_by)
             .build()
             .map_err(oci("history"))?;
         let mut hist = config.history().clone().unwrap_or_default();
@@ -84,10 +140,12 @@ impl Store {
         let config_text = config.to_string().map_err(oci("config"))?;
         let config_digest = self.put_json_blob(&config_text)?;
 
-        let mut manifest = self.manifest(&base)?;
-        let mut layers = manifest.layers().clone();
+        let mut layers = match base {
+            Some(b) => self.manifest(b)?.layers().clone(),
+            None => Vec::new(),
+        };
         layers.push(descriptor(MediaType::ImageLayer, &diff_id, size)?);
-        manifest = ImageManifestBuilder::default()
+        let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
             .config(descriptor(
@@ -99,7 +157,7 @@ impl Store {
             .build()
             .map_err(oci("manifest"))?;
         let id = self.put_json_blob(&manifest.to_string().map_err(oci("manifest"))?)?;
-        let mut records = base.layers.clone();
+        let mut records = base.map(|b| b.layers.clone()).unwrap_or_default();
         records.push(LayerRecord {
             blob: diff_id.clone(),
             media_type: MediaType::ImageLayer.to_string(),
@@ -122,6 +180,42 @@ impl Store {
         self.write_refs(&refs)?;
         Ok(id)
     }
+}
+
+/// A config for an image made from a folder: this host's platform, no process keys.
+fn empty_config() -> Result<oci_spec::image::ImageConfiguration, StoreError> {
+    let (os, arch) = crate::import::host_platform();
+    oci_spec::image::ImageConfigurationBuilder::default()
+        .os(os)
+        .architecture(arch)
+        .rootfs(
+            oci_spec::image::RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(Vec::<String>::new())
+                .build()
+                .map_err(oci("rootfs"))?,
+        )
+        .build()
+        .map_err(oci("config"))
+}
+
+/// Writes a whole folder as a layer tar; returns its digest and size.
+fn write_tree(dir: &Path, out: &Path) -> io::Result<(Digest, u64)> {
+    let mut b = tar::Builder::new(HashingWriter::new(File::create(out)?));
+    b.follow_symlinks(false);
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let rel = PathBuf::from(e.file_name());
+        b.append_path_with_name(e.path(), &rel)?;
+        if e.file_type()?.is_dir() {
+            append_tree(&mut b, dir, &rel)?;
+        }
+    }
+    let (digest, size, mut file) = b.into_inner()?.finish();
+    file.flush()?;
+    file.sync_all()?;
+    Ok((digest, size))
 }
 
 /// RFC 3339 UTC time of now (the config's `created`), without a date crate.

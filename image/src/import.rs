@@ -201,14 +201,14 @@ fn oci_err(what: impl Into<String>) -> impl FnOnce(oci_spec::OciSpecError) -> St
 }
 
 /// The OCI platform names of this host.
-fn host_platform() -> (&'static str, &'static str) {
+pub(crate) fn host_platform() -> (&'static str, &'static str) {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         "x86" => "386",
         other => other,
     };
-    ("linux", arch)
+    (std::env::consts::OS, arch)
 }
 
 impl Import<'_> {
@@ -434,7 +434,9 @@ impl Import<'_> {
                 Some(&blob),
                 desc.size(),
             )?;
-            if self.store.layer_dir(&diff_id).is_dir() {
+            if WHITEOUTS == Whiteouts::Apply {
+                // Flattened below, per image, where each diff_id is checked.
+            } else if self.store.layer_dir(&diff_id).is_dir() {
                 (self.progress)(Progress::Shared {
                     diff_id: diff_id.to_string(),
                 });
@@ -546,11 +548,22 @@ impl Store {
             let path = self.blob_path(&l.blob);
             let file = File::open(&path).at(&path)?;
             let reader = decompress(BufReader::new(file)).at(&path)?;
-            if let Err(source) = unpack::unpack(reader, &tmp, Whiteouts::Apply) {
+            let unpacked = match unpack::unpack(reader, &tmp, Whiteouts::Apply) {
+                Ok(u) => u,
+                Err(source) => {
+                    remove_any(&tmp)?;
+                    return Err(StoreError::Unpack {
+                        layer: l.blob.to_string(),
+                        source,
+                    });
+                }
+            };
+            if unpacked.diff_id.as_ref() != Some(&l.diff_id) {
                 remove_any(&tmp)?;
-                return Err(StoreError::Unpack {
-                    layer: l.blob.to_string(),
-                    source,
+                return Err(StoreError::DigestMismatch {
+                    what: format!("uncompressed layer {}", l.blob),
+                    expected: l.diff_id.to_string(),
+                    actual: unpacked.diff_id.map_or_else(String::new, |d| d.to_string()),
                 });
             }
         }

@@ -87,3 +87,36 @@ fn lowers_keep_whiteouts_as_overlayfs_writes_them() {
     assert!(!dir.path().join("opq/.wh..wh..opq").exists());
     assert!(dir.path().join("opq/new").is_file());
 }
+
+#[test]
+#[ignore = "needs root"]
+fn an_image_flattens_into_one_tree_and_its_diff_ids_are_checked() {
+    // FreeBSD's form of an image (made at import there); the store makes it on any OS.
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    common::oci_layout(
+        &layout,
+        &[
+            layer(&[E::Dir("a"), E::File("a/x", b"1"), E::File("a/y", b"1")]),
+            layer(&[E::File("a/.wh.x", b""), E::File("b", b"2")]),
+        ],
+        &["/bin/sh"],
+        &[],
+        "flat:1",
+    );
+    let store = stockade_image::Store::new(dir.path().join("store"));
+    store.import(&layout, None, &mut |_| {}).unwrap();
+    let r = store.find("flat:1").unwrap();
+    let flat = store.flatten(&r).unwrap();
+    assert_eq!(tree(&flat), ["a", "a/y", "b"]);
+
+    // A record whose diff_id does not match the blob is refused, and leaves nothing.
+    let mut bad = r.clone();
+    bad.id = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+        .parse()
+        .unwrap();
+    bad.layers[1].diff_id = bad.layers[0].diff_id.clone();
+    let err = store.flatten(&bad).unwrap_err().to_string();
+    assert!(err.contains("should have digest"), "{err}");
+    assert!(!store.flat_dir(&bad.id).exists());
+}

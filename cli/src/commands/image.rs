@@ -28,6 +28,10 @@ pub enum ImageCommand {
         /// Name the image NAME:TAG (else the name the input carries).
         #[arg(long, value_name = "NAME:TAG")]
         name: Option<String>,
+        /// DIR is a root file system folder (as `root.path` takes): pack it as a
+        /// one-layer image with no process defaults, as `podman import` does a tar.
+        #[arg(long, requires = "name")]
+        rootfs: bool,
     },
     /// List the images.
     #[command(alias = "ls")]
@@ -78,7 +82,17 @@ pub fn users(states: &StateStore) -> impl Fn(&Digest) -> Vec<String> + '_ {
 pub fn run(args: &Args, store: &Path, states: &StateStore) -> anyhow::Result<ExitCode> {
     let store = Store::new(store);
     match &args.command {
-        ImageCommand::Import { input, name } => {
+        ImageCommand::Import {
+            input,
+            name: Some(name),
+            rootfs: true,
+        } => {
+            let id = store
+                .import_rootfs(input, name)
+                .with_context(|| format!("cannot import {}", input.display()))?;
+            println!("{} {id}", stockade_image::store::normalize_name(name)?);
+        }
+        ImageCommand::Import { input, name, .. } => {
             let mut progress = |p: Progress| match p {
                 Progress::Blob { what, size } if size > 0 => {
                     eprintln!("copying {what} ({})", human(size));

@@ -82,10 +82,13 @@ pub fn lifecycle<R: stockade_core::backend::Runtime>(
     }
 }
 
-/// The image store: `--store`, or the default.
+/// The image store: `--store` (made absolute: its layer folders become overlayfs
+/// lowers, mounted from another working folder), or the default.
 fn image_store(flag: &Option<PathBuf>) -> PathBuf {
-    flag.clone()
-        .unwrap_or_else(|| PathBuf::from(stockade_image::DEFAULT_STORE))
+    match flag {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        None => PathBuf::from(stockade_image::DEFAULT_STORE),
+    }
 }
 
 /// The image store `load_spec` resolves `root.image` in (set once by `dispatch`).

@@ -135,6 +135,25 @@ pub fn cases() -> Vec<Case> {
             path("again", "/new-file", "exists", Eq(json!(false))),
         ]),
         Case::new(
+            "root.image",
+            "root.image: the prepared root imported as an image; the environment reads it, writes land in its own layer and go with delete",
+            Env::image(&[]),
+            Script::Steps(vec![
+                Step::new("run", Action::Run(strings(&[
+                    "--read", "/marker", "--write", "/marker", "--write", "/new-file",
+                ]))),
+                Step::new("again", Action::Run(strings(&["--read", "/marker", "--path", "/new-file"]))),
+            ]),
+        )
+        .features(&[Feature::RootImage, Feature::OverlayRoot])
+        .checks(vec![
+            probe("run", &format!("/files/{}/content", key("/marker")), Eq(json!("stockade-conformance root.image\n"))),
+            wrote("run", "/marker", true),
+            wrote("run", "/new-file", true),
+            probe("again", &format!("/files/{}/content", key("/marker")), Eq(json!("stockade-conformance root.image\n"))),
+            path("again", "/new-file", "exists", Eq(json!(false))),
+        ]),
+        Case::new(
             "root.overlay_host",
             "root.host with overlay: the host's folders become writable copies; the host's own stay untouched",
             Env::host(&[]).root_keys("overlay = true"),

@@ -25,6 +25,7 @@ fn vars() -> BTreeMap<&'static str, String> {
         ("state_dir", "/w/state/cf-test"),
         ("workdir", "/w"),
         ("probe", "/probe/stockade-probe"),
+        ("image", "conformance/x:1"),
     ] {
         v.insert(k, val.to_string());
     }
