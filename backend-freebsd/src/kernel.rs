@@ -220,6 +220,9 @@ pub trait Kernel {
     fn racct_usage(&mut self, jail: &str) -> KResult<Usage>;
     /// jail_set(2) with `JAIL_CREATE`; returns the new jail's id.
     fn jail_create(&mut self, params: &JailParams) -> KResult<Jid>;
+    /// cpuset_setaffinity(2) of the jail's root set (`CPU_LEVEL_CPUSET`,
+    /// `CPU_WHICH_JAIL`, as `cpuset -j JID -l LIST`): its processes run on these CPUs.
+    fn jail_cpuset(&mut self, jid: Jid, cpus: &[u32]) -> KResult<()>;
     /// The id of the live jail with this name, if there is one.
     fn find_jail(&mut self, name: &str) -> KResult<Option<Jid>>;
     /// jail_remove(2): kills the jail's processes and removes it.

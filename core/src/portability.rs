@@ -149,6 +149,14 @@ pub enum Feature {
     CpuLimit,
     /// `limits.open_files`.
     OpenFilesLimit,
+    /// `limits.cpuset`: exactly these CPUs.
+    CpuSet,
+    /// `limits.visible = true`: the limits as seen from inside.
+    VisibleLimits,
+    /// `root.abi = "linux"`: a Linux userland.
+    LinuxRoot,
+    /// `root.abi = "freebsd"`: a FreeBSD userland.
+    FreebsdRoot,
     /// `privileges.seccomp = "default"` (implicit).
     SyscallFilter,
     /// `privileges.seccomp = "unconfined"`.
@@ -187,6 +195,10 @@ impl Feature {
             Feature::ProcessLimit => "process limit",
             Feature::CpuLimit => "CPU limit",
             Feature::OpenFilesLimit => "open files limit",
+            Feature::CpuSet => "pinned CPUs",
+            Feature::VisibleLimits => "limits visible inside",
+            Feature::LinuxRoot => "Linux userland",
+            Feature::FreebsdRoot => "FreeBSD userland",
             Feature::SyscallFilter => "syscall filter",
             Feature::SyscallFilterOff => "syscall filter off",
             Feature::Privilege(p) => return format!("privilege {}", p.name()),
@@ -368,6 +380,22 @@ pub const FEATURES: &[Row] = &[
         exact("RLIMIT_NOFILE, soft and hard"),
         approx("rctl openfiles:deny + RLIMIT_NOFILE",
             "openfiles also counts descriptors across the whole jail, not only per process")),
+    row_v1(Feature::CpuSet, "limits.cpuset",
+        exact("cpuset.cpus, with cpuset.mems copied from the parent"),
+        exact("cpuset.cpus and cpuset.mems (copied from the parent, also into stockade/)"),
+        exact("cpuset -j: cpuset_setaffinity(CPU_LEVEL_CPUSET, CPU_WHICH_JAIL) on the jail")),
+    row(Feature::VisibleLimits, "limits.visible",
+        approx("affinity of ceil(limits.cpus) CPUs without a cpuset; read-only binds over /proc/meminfo, /proc/cpuinfo, /proc/stat (lxcfs's live files when lxcfs runs, else files generated at create)",
+            "without lxcfs the files are a snapshot taken at create: MemTotal and the CPU list follow the limits, but free memory and CPU times do not move, and /proc/uptime stays the host's"),
+        approx("the jail's cpuset is CPUs 0..ceil(limits.cpus)-1 without a cpuset",
+            "nproc and sched_getaffinity match the limit, but sysctl hw.ncpu and hw.physmem (what top and free show) stay the host's")),
+    row(Feature::LinuxRoot, "root.abi = \"linux\"",
+        exact("native"),
+        approx("FreeBSD's Linux ABI (linux64.ko): linprocfs on /proc, linsysfs on /sys, fdescfs on /dev/fd, tmpfs on /dev/shm, linux.osname/linux.osrelease",
+            "Linux binaries run on emulated syscalls: no cgroups, namespaces or seccomp inside, /proc and /sys are partial, and newer syscalls (io_uring, pidfd_*) are missing")),
+    row(Feature::FreebsdRoot, "root.abi = \"freebsd\"",
+        Mechanism { how: "-", support: Support::Unsupported("Linux has no FreeBSD ABI: FreeBSD binaries cannot run on a Linux kernel") },
+        exact("native")),
     row(Feature::SyscallFilter, "privileges.seccomp = \"default\"",
         exact("seccomp filter denying Docker's default-denied syscalls"),
         approx("none",
@@ -522,6 +550,11 @@ pub fn features_used(spec: &Spec) -> Vec<FeatureUse> {
             add(Feature::KeptChanges, "root.changes");
         }
     }
+    match spec.root.abi {
+        Some(crate::spec::Abi::Linux(_)) => add(Feature::LinuxRoot, "root.abi"),
+        Some(crate::spec::Abi::Freebsd) => add(Feature::FreebsdRoot, "root.abi"),
+        None => {}
+    }
     if spec.process.user != crate::spec::User::ROOT {
         add(Feature::User, "process.user");
     }
@@ -566,6 +599,12 @@ pub fn features_used(spec: &Spec) -> Vec<FeatureUse> {
     }
     if limits.open_files.is_some() {
         add(Feature::OpenFilesLimit, "limits.open_files");
+    }
+    if limits.cpuset.is_some() {
+        add(Feature::CpuSet, "limits.cpuset");
+    }
+    if limits.visible {
+        add(Feature::VisibleLimits, "limits.visible");
     }
     match spec.privileges.seccomp {
         Seccomp::Default => add(Feature::SyscallFilter, "privileges.seccomp"),

@@ -37,6 +37,7 @@ pub enum Call {
     RctlRemove(String),
     RacctUsage(String),
     JailCreate(String),
+    JailCpuset(Jid, String),
     FindJail(String),
     JailRemove(Jid),
     SignalJail(Jid, JailSignal),
@@ -76,6 +77,7 @@ impl fmt::Display for Call {
             Call::RctlRemove(r) => write!(f, "rctl_remove {r}"),
             Call::RacctUsage(j) => write!(f, "racct_usage {j}"),
             Call::JailCreate(n) => write!(f, "jail_create {n}"),
+            Call::JailCpuset(j, l) => write!(f, "jail_cpuset {j} {l}"),
             Call::FindJail(n) => write!(f, "find_jail {n}"),
             Call::JailRemove(j) => write!(f, "jail_remove {j}"),
             Call::SignalJail(j, s) => write!(f, "signal_jail {j} {s}"),
@@ -343,6 +345,19 @@ impl Kernel for Fake {
         self.jails
             .insert(jid, (params.name.clone(), params.path.clone()));
         Ok(jid)
+    }
+
+    fn jail_cpuset(&mut self, jid: Jid, cpus: &[u32]) -> KResult<()> {
+        let list = stockade_core::spec::CpuSet::from_cpus(cpus.to_vec())
+            .map_or_else(String::new, |s| s.to_string());
+        let c = self.call(Call::JailCpuset(jid, list))?;
+        if cpus.is_empty() {
+            return Err(os(&c, EINVAL));
+        }
+        if !self.jails.contains_key(&jid) {
+            return Err(os(&c, ESRCH));
+        }
+        Ok(())
     }
 
     fn find_jail(&mut self, name: &str) -> KResult<Option<Jid>> {

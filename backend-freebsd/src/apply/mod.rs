@@ -10,7 +10,7 @@
 //! 1. mounts: `mkdir` the jail path, then each `nmount` (and the folders inside our own
 //!    tmpfs, the `RequireDir` checks and read-only remounts) in plan order;
 //! 2. rctl rules (on the jail's name, which need not exist yet);
-//! 3. the jail (jail_set(2), `persist`);
+//! 3. the jail (jail_set(2), `persist`), then its CPU set (`cpuset -j`) when planned;
 //! 4. the network: epair, move into the vnet, addresses, up, default route.
 //!
 //! Each object that undo must remove is recorded ([`Record`]) *before* the call that
@@ -293,6 +293,10 @@ fn build<K: Kernel + ?Sized>(
         name: params.name.clone(),
     };
     let jid = made(kernel, record, Some(resource), |k| k.jail_create(params))?;
+    if let Some(set) = &plan.cpuset {
+        // Not recorded: the set goes with the jail.
+        made(kernel, record, None, |k| k.jail_cpuset(jid, set.cpus()))?;
+    }
     let ns = |side: Side| match side {
         Side::Host => Netns::Host,
         Side::Jail => Netns::Jail(jid),

@@ -55,6 +55,19 @@ fn cow_plan(name: &str, root: &str, zfs: ZfsProbe) -> FreebsdPlan {
     .expect("plans")
 }
 
+/// A spec named `name` on `/jails/base` with `extra` tables, planned with defaults.
+fn spec_plan(name: &str, extra: &str) -> FreebsdPlan {
+    let text = format!(
+        "name = \"{name}\"\n[root]\npath = \"/jails/base\"\n[process]\ncommand = [\"/bin/sh\"]\n{extra}"
+    );
+    let spec = Spec::from_toml(&text, Some(Path::new("/etc/stockade/x.toml"))).expect("spec");
+    crate::plan::plan(
+        &spec,
+        &PlanContext::new(ROOT, &spec.name, CgroupVersion::V2),
+    )
+    .expect("plans")
+}
+
 /// The examples, plus copy-on-write roots: a union with layers, a kept union on a host
 /// view, a ZFS clone.
 fn cases() -> Vec<(String, FreebsdPlan)> {
@@ -77,6 +90,10 @@ fn cases() -> Vec<(String, FreebsdPlan)> {
             "host = true\noverlay = true\nchanges = \"/keep/h\"",
             ZfsProbe::NotProbed,
         ),
+    ));
+    all.push((
+        "pinned".into(),
+        spec_plan("pinned", "[limits]\ncpuset = \"0-1,4\"\n"),
     ));
     all.push((
         "clone".into(),
@@ -185,6 +202,25 @@ fn hello_creates_exactly_these_operations() {
         kinds,
         ["dir", "mount", "mount", "mount", "mount", "mount", "mount", "mount", "mount", "jail"]
     );
+}
+
+#[test]
+fn the_cpuset_is_set_on_the_new_jail() {
+    let (fake, _, result) = run_create(
+        &spec_plan("pinned", "[limits]\ncpuset = \"4,0-1\"\n"),
+        Fake::new(),
+    );
+    result.expect("create");
+    let got = fake.lines();
+    let jail = got.iter().position(|l| l == "jail_create pinned").unwrap();
+    assert_eq!(got[jail + 1], "jail_cpuset 1 0-1,4");
+    // With visible and only a CPU share: CPUs 0..ceil(cpus).
+    let plan = spec_plan("vis", "[limits]\ncpus = 1.5\nvisible = true\n");
+    let (fake, _, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    assert!(fake.lines().contains(&"jail_cpuset 1 0-1".to_string()));
+    let (fake, _, _) = run_create(&spec_plan("plain", "[limits]\ncpus = 1.5\n"), Fake::new());
+    assert!(!fake.lines().iter().any(|l| l.starts_with("jail_cpuset")));
 }
 
 #[test]

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use stockade_core::backend::{HostInfo, PlanContext};
 use stockade_core::portability::{self, Feature, Support, Target};
+use stockade_core::spec::CpuSet;
 use stockade_core::Spec;
 
 use exec::ExecStep;
@@ -57,6 +58,10 @@ pub struct FreebsdPlan {
     pub rctl: Vec<RctlRule>,
     /// jail_set(2) parameters, in order.
     pub jail: Vec<JailParam>,
+    /// The jail's CPUs (`cpuset -j`), set right after it is made: `limits.cpuset`, or
+    /// CPUs 0..ceil(`limits.cpus`) with `limits.visible`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<CpuSet>,
     /// Network steps after the jail exists, in order.
     pub network: Vec<NetStep>,
     /// Steps that start the process, in order.
@@ -189,11 +194,26 @@ pub fn plan_with(
         copy_on_write,
         jail,
         rctl: rctl::rules(&spec.name, &spec.limits),
+        cpuset: jail_cpuset(spec),
         network,
         exec: exec::plan(spec),
         notes,
         jail_path,
     })
+}
+
+/// The jail's CPUs: the cpuset, or with `visible` the first ceil(cpus) CPUs (the planner
+/// does not know the host's CPUs; CPU 0 upwards always exist).
+fn jail_cpuset(spec: &Spec) -> Option<CpuSet> {
+    let limits = &spec.limits;
+    match (&limits.cpuset, limits.cpus) {
+        (Some(set), _) => Some(set.clone()),
+        (None, Some(cpus)) if limits.visible => {
+            let n = (cpus.ceil() as u32).max(1);
+            CpuSet::from_cpus((0..n).collect())
+        }
+        _ => None,
+    }
 }
 
 /// The table's verdicts on this spec: unsupported features fail, approximations are notes.
@@ -269,6 +289,12 @@ impl fmt::Display for FreebsdPlan {
         plain(f, &self.rctl)?;
         writeln!(f, "\njail (jail_set, JAIL_CREATE):")?;
         plain(f, &self.jail)?;
+        if let Some(set) = &self.cpuset {
+            writeln!(
+                f,
+                "  then: cpuset -j JID -l {set} (cpuset_setaffinity CPU_LEVEL_CPUSET, CPU_WHICH_JAIL)"
+            )?;
+        }
         writeln!(f, "\nnetwork:")?;
         numbered(f, &self.network)?;
         writeln!(f, "\nexec (in a child):")?;

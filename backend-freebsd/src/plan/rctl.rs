@@ -121,6 +121,7 @@ mod tests {
             processes: Some(64),
             cpus: Some(1.5),
             open_files: Some(1024),
+            ..Limits::default()
         };
         let got: Vec<String> = rules("web", &limits).iter().map(RctlRule::rule).collect();
         assert_eq!(

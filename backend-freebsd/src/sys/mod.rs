@@ -11,6 +11,7 @@
 //! `io::Error` by [`ret`] and given its context by the caller.
 #![allow(unsafe_code)]
 
+pub mod cpuset;
 pub mod jail;
 pub mod mount;
 pub mod net;
@@ -92,6 +93,11 @@ impl Kernel for SysKernel {
 
     fn jail_create(&mut self, params: &JailParams) -> KResult<Jid> {
         jail::create(params)
+    }
+
+    fn jail_cpuset(&mut self, jid: Jid, cpus: &[u32]) -> KResult<()> {
+        cpuset::set_jail(jid, cpus)
+            .map_err(|e| KernelError::os(format!("cpuset -j {jid} -l {cpus:?}"), e))
     }
 
     fn find_jail(&mut self, name: &str) -> KResult<Option<Jid>> {

@@ -134,6 +134,9 @@ pub fn exec_with(
         }));
     }
 
+    // The environment's CPU mask (limits.visible narrows it without a cpuset cgroup), so
+    // what exec starts counts the same CPUs as the first process.
+    let affinity = nix::sched::sched_getaffinity(Pid::from_raw(pid)).ok();
     let relay = if detach {
         None
     } else {
@@ -162,6 +165,11 @@ pub fn exec_with(
             let _ = nix::sys::prctl::set_dumpable(false);
             if let Err(e) = cgroup::add_process(&folders, 0) {
                 process::fail(report, EXIT_STOCKADE, &format!("join the cgroup: {e}"));
+            }
+            if let Some(set) = &affinity {
+                if let Err(e) = nix::sched::sched_setaffinity(Pid::from_raw(0), set) {
+                    process::fail(report, EXIT_STOCKADE, &format!("sched_setaffinity: {e}"));
+                }
             }
             for (fd, flag) in &namespaces {
                 if let Err(e) = nix::sched::setns(fd.as_fd(), *flag) {

@@ -16,6 +16,7 @@
 //! - [`join`]: `exec` into a running environment;
 //! - [`userns`]: rootless mode's host side (id maps, delegated cgroups);
 //! - [`top`]: the environment's processes as the host sees them;
+//! - [`visible`]: the limits shown inside (`limits.visible`): /proc files, affinity;
 //! - [`runtime`]: the lifecycle over the state store.
 
 pub mod cgroup;
@@ -35,5 +36,6 @@ pub mod spawn;
 pub mod sys;
 pub mod top;
 pub mod userns;
+pub mod visible;
 
 pub use runtime::RuntimeError;

@@ -82,6 +82,9 @@ pub enum RuntimeError {
     /// NAT and published ports.
     #[error(transparent)]
     Firewall(#[from] super::firewall::FirewallError),
+    /// The limits shown inside (`limits.visible`).
+    #[error(transparent)]
+    Visible(#[from] super::visible::VisibleError),
     /// A system call or file operation of the creator.
     #[error("{what}: {source}")]
     Sys {
@@ -309,6 +312,9 @@ fn create_in(
     if let Some(layer) = &plan.mounts.layer {
         super::layer::prepare(layer, entry, store)?;
     }
+    if let Some(visible) = &plan.visible {
+        super::visible::prepare(visible)?;
+    }
 
     let mountinfo =
         fs::read_to_string("/proc/self/mountinfo").map_err(sys_err("/proc/self/mountinfo"))?;
@@ -417,6 +423,9 @@ fn create_in(
     }
     if plan.cgroup.version == CgroupVersion::V1 {
         cgroup::add_process(&folders, pid.as_raw())?;
+    }
+    if let Some(visible) = &plan.visible {
+        super::visible::set_affinity(visible, pid)?;
     }
     // The process waits on `go` until its network is complete.
     net::setup(&plan.network, pid, start_time, entry)?;

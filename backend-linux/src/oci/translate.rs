@@ -237,6 +237,7 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
         seccomp,
         process: process_plan,
         userns: None,
+        visible: None,
         extra: PlanExtras {
             join,
             sysctl,
@@ -884,6 +885,7 @@ fn cgroup(linux: &Linux, ctx: &TranslateContext) -> Result<CgroupPlan, Translate
     controllers.sort();
     controllers.dedup();
     Ok(CgroupPlan {
+        copies: Vec::new(),
         version: ctx.cgroup,
         path,
         controllers,

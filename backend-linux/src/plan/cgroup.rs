@@ -18,6 +18,12 @@
 //!   `pids.max`; `cpu.cfs_period_us` then `cpu.cfs_quota_us` (the quota is checked against
 //!   the period in force, so the period goes first).
 //!
+//! `limits.cpuset` writes `cpuset.cpus`. A cpuset cgroup runs nothing until it has
+//! memory nodes too, and the nodes are the host's business, so `cpuset.mems` is copied
+//! from the parent ([`CgroupCopy`]): on v2 from its `cpuset.mems.effective` (the root
+//! has no `cpuset.mems`); on v1 `cpuset.cpus` and `cpuset.mems` into `stockade/` as well,
+//! since a v1 cpuset starts empty and a child can only hold a subset of its parent.
+//!
 //! Swap files (`memory.swap.max`, `memory.memsw.*`) exist only when the kernel accounts
 //! swap (`CONFIG_MEMCG_SWAP`, not booted with `swapaccount=0`): those writes are not
 //! [`required`](CgroupWrite::required); apply skips a missing one and records why.
@@ -133,6 +139,32 @@ impl fmt::Display for CgroupWrite {
             f.write_str(" [skipped if the kernel does not account swap]")?;
         }
         Ok(())
+    }
+}
+
+/// A file filled from the parent cgroup's copy when empty, in every folder made below the
+/// base (`stockade/`, then the environment's), before the limit writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CgroupCopy {
+    /// v1: the controller whose hierarchy holds the file; `None` on v2.
+    pub controller: Option<String>,
+    /// The file written.
+    pub file: String,
+    /// The parent's file read.
+    pub from: String,
+}
+
+impl fmt::Display for CgroupCopy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self
+            .controller
+            .as_deref()
+            .map_or_else(String::new, |c| format!("{c}:"));
+        write!(
+            f,
+            "copy {c}{} from the parent's {} (stockade/ and the environment's folder, when empty)",
+            self.file, self.from
+        )
     }
 }
 
@@ -270,6 +302,9 @@ pub struct CgroupPlan {
     /// The controllers it needs (sorted): what the probe must find, and on v2 what apply
     /// enables in the ancestors' `cgroup.subtree_control`.
     pub controllers: Vec<String>,
+    /// Files copied from the parent before the writes (`cpuset.mems`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<CgroupCopy>,
     /// The limit files, in the order they are written. On v1 the device policy's writes
     /// come last.
     pub writes: Vec<CgroupWrite>,
@@ -288,6 +323,7 @@ impl CgroupPlan {
                 format!("controllers: {}", self.controllers.join(", "))
             }
         )];
+        lines.extend(self.copies.iter().map(ToString::to_string));
         lines.extend(self.writes.iter().map(ToString::to_string));
         if self.version == CgroupVersion::V2 {
             let rules: Vec<String> = self.devices.rules.iter().map(ToString::to_string).collect();
@@ -313,8 +349,18 @@ pub fn plan(spec: &Spec, ctx: &PlanContext) -> Result<CgroupPlan, CgroupPlanErro
     let quota = limits.cpus.map(cpu_quota_us).transpose()?;
     let devices = DevicePolicy::standard();
     let mut writes = Vec::new();
+    let mut copies = Vec::new();
+    let cpuset = limits.cpuset.as_ref().map(ToString::to_string);
     match ctx.cgroup {
         CgroupVersion::V2 => {
+            if let Some(list) = &cpuset {
+                copies.push(CgroupCopy {
+                    controller: None,
+                    file: "cpuset.mems".into(),
+                    from: "cpuset.mems.effective".into(),
+                });
+                writes.push(CgroupWrite::v2("cpuset.cpus", list));
+            }
             if let Some(bytes) = limits.memory {
                 writes.push(CgroupWrite::v2("memory.max", bytes));
                 writes.push(CgroupWrite::v2("memory.swap.max", 0).optional());
@@ -327,6 +373,16 @@ pub fn plan(spec: &Spec, ctx: &PlanContext) -> Result<CgroupPlan, CgroupPlanErro
             }
         }
         CgroupVersion::V1 => {
+            if let Some(list) = &cpuset {
+                for file in ["cpuset.cpus", "cpuset.mems"] {
+                    copies.push(CgroupCopy {
+                        controller: Some("cpuset".into()),
+                        file: file.into(),
+                        from: file.into(),
+                    });
+                }
+                writes.push(CgroupWrite::v1("cpuset", "cpuset.cpus", list));
+            }
             if let Some(bytes) = limits.memory {
                 writes.push(CgroupWrite::v1("memory", "memory.limit_in_bytes", bytes));
                 writes.push(
@@ -353,6 +409,7 @@ pub fn plan(spec: &Spec, ctx: &PlanContext) -> Result<CgroupPlan, CgroupPlanErro
         version: ctx.cgroup,
         path: cgroup_path(&spec.name, &ctx.state_dir),
         controllers,
+        copies,
         writes,
         devices,
     })
@@ -476,6 +533,37 @@ mod tests {
         let p1 = plan(&spec(""), &ctx(CgroupVersion::V1)).unwrap();
         assert_eq!(p1.writes.len(), 9);
         assert_eq!(p1.controllers, ["devices"]);
+    }
+
+    #[test]
+    fn cpuset_with_mems_from_the_parent() {
+        let s = spec("[limits]\ncpuset = \"1,0,4-5\"\n");
+        let p2 = plan(&s, &ctx(CgroupVersion::V2)).unwrap();
+        assert_eq!(writes(&p2), [(None, "cpuset.cpus", "0-1,4-5", true)]);
+        assert_eq!(p2.controllers, ["cpuset"]);
+        assert_eq!(
+            p2.describe()[1],
+            "copy cpuset.mems from the parent's cpuset.mems.effective (stockade/ and the \
+             environment's folder, when empty)"
+        );
+        let p1 = plan(&s, &ctx(CgroupVersion::V1)).unwrap();
+        assert_eq!(
+            writes(&p1)[0],
+            (Some("cpuset"), "cpuset.cpus", "0-1,4-5", true)
+        );
+        let copied: Vec<(&str, &str)> = p1
+            .copies
+            .iter()
+            .map(|c| (c.file.as_str(), c.from.as_str()))
+            .collect();
+        assert_eq!(
+            copied,
+            [
+                ("cpuset.cpus", "cpuset.cpus"),
+                ("cpuset.mems", "cpuset.mems")
+            ]
+        );
+        assert_eq!(p1.controllers, ["cpuset", "devices"]);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod rlimit;
 pub mod seccomp;
 pub mod seccomp_profile;
 pub mod userns;
+pub mod visible;
 
 use std::fmt;
 
@@ -43,6 +44,7 @@ use self::ns::NamespacePlan;
 use self::process::ProcessPlan;
 use self::rlimit::Rlimit;
 use self::seccomp::SeccompPlan;
+use self::visible::VisiblePlan;
 
 /// What makes a spec impossible to plan on Linux. A `Spec` is validated when loaded, so
 /// these are limits of the kernel's interfaces, not of the file's syntax.
@@ -60,6 +62,12 @@ pub enum PlanError {
     /// A copy-on-write root has no overlayfs form.
     #[error(transparent)]
     Layer(#[from] mount::LayerPlanError),
+    /// `root.abi = "freebsd"`: no FreeBSD ABI on Linux.
+    #[error(
+        "root.abi = \"freebsd\": Linux cannot run FreeBSD binaries (it has no FreeBSD \
+         ABI); run this environment on a FreeBSD host, or give it a Linux root"
+    )]
+    ForeignAbi,
 }
 
 /// Host facts the planner takes as input, so that it stays pure.
@@ -129,6 +137,9 @@ pub struct LinuxPlan {
     /// What an OCI config.json asks beyond a spec (empty for a spec's plan).
     #[serde(skip_serializing_if = "extra::PlanExtras::is_empty")]
     pub extra: extra::PlanExtras,
+    /// What it is shown of its limits (`limits.visible`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visible: Option<VisiblePlan>,
 }
 
 impl LinuxPlan {
@@ -166,6 +177,9 @@ impl fmt::Display for LinuxPlan {
             ),
             &self.cgroup.describe(),
         )?;
+        if let Some(v) = &self.visible {
+            section(f, "== visible limits ==", &v.describe())?;
+        }
         section(f, "== namespaces ==", &self.namespaces.describe())?;
         if let Some(u) = &self.userns {
             section(f, "== user namespace (rootless) ==", &u.describe())?;
@@ -204,6 +218,14 @@ pub fn plan_with(
     ctx: &PlanContext,
     options: &LinuxPlanOptions,
 ) -> Result<LinuxPlan, PlanError> {
+    if spec.root.abi == Some(stockade_core::spec::Abi::Freebsd) {
+        return Err(PlanError::ForeignAbi);
+    }
+    let visible = visible::plan(spec, ctx);
+    let mut mounts = mount::plan(spec, ctx, &options.host_dirs)?;
+    if let Some(v) = &visible {
+        visible::add_binds(v, &mut mounts);
+    }
     let userns = match &options.rootless {
         Some(host) => Some(userns::plan(spec, host)?),
         None => None,
@@ -219,13 +241,14 @@ pub fn plan_with(
         cgroup,
         namespaces,
         network: net::plan(spec, &ctx.state_dir)?,
-        mounts: mount::plan(spec, ctx, &options.host_dirs)?,
+        mounts,
         userns,
         rlimits: rlimit::plan(spec),
         capabilities: caps::plan(spec),
         seccomp: seccomp::plan(spec),
         process: process::plan(spec),
         extra: extra::PlanExtras::default(),
+        visible,
     })
 }
 
@@ -281,6 +304,25 @@ pub(crate) mod tests {
         assert!(text.contains("\n   1. sethostname web\n"), "{text}");
         assert!(text.contains("\n== rlimits ==\n   -  nothing\n"), "{text}");
         assert!(text.contains("\n   1. make every mount private"), "{text}");
+    }
+
+    #[test]
+    fn a_freebsd_root_is_refused() {
+        let s = spec_toml(
+            "name = \"web\"\n[root]\npath = \"/srv/bsd\"\nabi = \"freebsd\"\n\
+             [process]\ncommand = [\"/bin/sh\"]\n",
+        );
+        let err = plan(&s, &ctx(CgroupVersion::V2)).unwrap_err();
+        assert_eq!(err, PlanError::ForeignAbi);
+        assert!(
+            err.to_string().contains("cannot run FreeBSD binaries"),
+            "{err}"
+        );
+        let linux = spec_toml(
+            "name = \"web\"\n[root]\npath = \"/srv/l\"\nabi = \"linux\"\n\
+             [process]\ncommand = [\"/bin/sh\"]\n",
+        );
+        assert!(plan(&linux, &ctx(CgroupVersion::V2)).is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::error::{Diagnostic, SpecError};
 use super::reader::{closest, join, Reader, Value};
 use super::size::parse_size;
 use super::{
-    check_image_name, ImageRoot, Limits, Mount, MountKind, Network, NetworkMode, Overlay,
+    check_image_name, Abi, CpuSet, ImageRoot, Limits, LinuxAbi, Mount, MountKind, Network, NetworkMode, Overlay,
     Privilege, Privileges, Process, ProcessKeys, Root, RootSource, Seccomp, Spec, User,
 };
 
@@ -30,12 +30,21 @@ const TOP_KEYS: &[&str] = &[
     "privileges",
 ];
 const ROOT_KEYS: &[&str] = &[
-    "path", "host", "image", "readonly", "overlay", "layers", "changes",
+    "path", "host", "image", "readonly", "overlay", "layers", "changes", "abi", "linux_osname",
+    "linux_osrelease",
 ];
+const ABIS: &[&str] = &["linux", "freebsd"];
 const PROCESS_KEYS: &[&str] = &["command", "cwd", "env", "user", "init"];
 const MOUNT_KEYS: &[&str] = &["kind", "source", "target", "readonly", "size"];
 const MOUNT_KINDS: &[&str] = &["bind", "tmpfs", "proc", "dev"];
-const LIMIT_KEYS: &[&str] = &["memory", "processes", "cpus", "open_files"];
+const LIMIT_KEYS: &[&str] = &[
+    "memory",
+    "processes",
+    "cpus",
+    "open_files",
+    "cpuset",
+    "visible",
+];
 const NETWORK_KEYS: &[&str] = &[
     "mode", "address", "gateway", "nat", "publish", "dns", "search",
 ];
@@ -61,6 +70,9 @@ const MISPLACED: &[(&str, &str)] = &[
     ("processes", "limits.processes"),
     ("cpus", "limits.cpus"),
     ("open_files", "limits.open_files"),
+    ("cpuset", "limits.cpuset"),
+    ("visible", "limits.visible"),
+    ("abi", "root.abi"),
     ("mode", "network.mode"),
     ("address", "network.address"),
     ("gateway", "network.gateway"),
@@ -360,10 +372,12 @@ impl Loader<'_, '_> {
                 ..ImageRoot::default()
             });
             let overlay = self.overlay(t, &source, readonly)?;
+            let abi = self.abi(t)?;
             return Some(Root {
                 source,
                 readonly,
                 overlay,
+                abi,
             });
         }
         let source = match (path, host) {
@@ -392,10 +406,12 @@ impl Loader<'_, '_> {
             }
         };
         let overlay = self.overlay(t, &source, readonly)?;
+        let abi = self.abi(t)?;
         Some(Root {
             source,
             readonly,
             overlay,
+            abi,
         })
     }
 
@@ -949,12 +965,84 @@ impl Loader<'_, '_> {
             }
             Some(n)
         });
+        let cpuset = t.get("cpuset").and_then(|v| {
+            let text = self.r.string(v, "limits.cpuset")?;
+            CpuSet::parse(text)
+                .map_err(|why| {
+                    let hint = Some("a list of CPU numbers and ranges, e.g. \"0-1,4\"".into());
+                    self.r.error(v.span(), "limits.cpuset", why, hint);
+                })
+                .ok()
+        });
+        let visible = t
+            .get("visible")
+            .and_then(|v| self.r.boolean(v, "limits.visible"))
+            .unwrap_or(false);
         Limits {
             memory,
             processes,
             cpus,
             open_files,
+            cpuset,
+            visible,
         }
+    }
+
+    /// `abi`, `linux_osname` and `linux_osrelease`: `Some(None)` when `abi` is absent,
+    /// `None` after an error.
+    fn abi(&mut self, t: &DeTable<'_>) -> Option<Option<Abi>> {
+        let mut linux = LinuxAbi::default();
+        let mut ok = true;
+        for (key, field) in [
+            ("linux_osname", &mut linux.osname),
+            ("linux_osrelease", &mut linux.osrelease),
+        ] {
+            let Some(v) = t.get(key) else { continue };
+            let full = format!("root.{key}");
+            match self.r.string(v, &full) {
+                Some(s) if !s.is_empty() && s.len() < 48 && !s.contains('\0') => {
+                    *field = Some(s.to_string())
+                }
+                Some(_) => {
+                    let hint = Some("1 to 47 bytes, e.g. \"5.15.0\"".into());
+                    self.r
+                        .error(v.span(), &full, "not a valid uname string", hint);
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        let abi = match t.get("abi") {
+            None => None,
+            Some(v) => match self
+                .r
+                .string(v, "root.abi")
+                .and_then(|s| self.choice(v, "root.abi", s, ABIS))?
+            {
+                "linux" => Some(Abi::Linux(linux.clone())),
+                _ => Some(Abi::Freebsd),
+            },
+        };
+        if linux != LinuxAbi::default() && !matches!(abi, Some(Abi::Linux(_))) {
+            let at = t
+                .get("linux_osname")
+                .or_else(|| t.get("linux_osrelease"))
+                .map(|v| v.span())
+                .unwrap_or_default();
+            let key = if linux.osname.is_some() {
+                "root.linux_osname"
+            } else {
+                "root.linux_osrelease"
+            };
+            self.r.error(
+                at,
+                key,
+                "only meaningful for a Linux root",
+                Some("add abi = \"linux\" to [root]".into()),
+            );
+            return None;
+        }
+        ok.then_some(abi)
     }
 
     fn network(&mut self, t: &DeTable<'_>, span: Range<usize>) -> Network {

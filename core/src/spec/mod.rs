@@ -4,6 +4,8 @@
 //! inconsistent values are errors naming file, line, column and key), so a `Spec` value is
 //! always complete and consistent: planners never re-validate.
 
+mod abi;
+mod cpuset;
 mod error;
 mod image;
 pub use image::{check_image_name, ImageRoot, ProcessKeys};
@@ -23,6 +25,8 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Serialize;
 
+pub use abi::{Abi, LinuxAbi};
+pub use cpuset::CpuSet;
 pub use error::{Diagnostic, SpecError};
 pub use size::{format_size, parse_size};
 
@@ -74,6 +78,9 @@ pub struct Root {
     /// Copy-on-write (`root.overlay = true`): the base is never written; the environment's
     /// writes land in a layer of its own. `None` when off (the default).
     pub overlay: Option<Overlay>,
+    /// Which kernel ABI the root's binaries use (`root.abi`); `None` when not given
+    /// (the host's own, or detected by a planner from the root's ELF interpreter).
+    pub abi: Option<Abi>,
 }
 
 impl Root {
@@ -220,6 +227,11 @@ pub struct Limits {
     pub cpus: Option<f64>,
     /// Open file descriptors (`open_files`).
     pub open_files: Option<u64>,
+    /// Exactly these CPUs (`cpuset`, e.g. `"0-1,4"`).
+    pub cpuset: Option<CpuSet>,
+    /// Make the limits visible inside (`visible`, default false): the CPU count
+    /// (affinity) and, on Linux, /proc/meminfo, /proc/cpuinfo and /proc/stat.
+    pub visible: bool,
 }
 
 impl Limits {

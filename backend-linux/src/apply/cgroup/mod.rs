@@ -345,12 +345,25 @@ fn controllers_to_enable(
     Ok(Some(line.join(" ")))
 }
 
-/// Writes the plan's limit files; returns the optional ones skipped (file absent) with why.
+/// Writes the plan's limit files, after its copies from the parents
+/// ([`crate::plan::cgroup::CgroupCopy`]); returns the optional writes skipped (file absent)
+/// with why.
 pub fn write_limits(
     plan: &CgroupPlan,
     folders: &[Folder],
     mounted: &[Hierarchy],
 ) -> Result<Vec<String>, CgroupError> {
+    for c in &plan.copies {
+        let Some(folder) = folder_for(folders, mounted, c.controller.as_deref())
+            .and_then(|dir| folders.iter().find(|f| &f.path == dir))
+        else {
+            return Err(CgroupError::NoHierarchy {
+                controller: c.controller.clone().unwrap_or_else(|| "cpuset".into()),
+                version: plan.version,
+            });
+        };
+        copy_down(folder, &c.file, &c.from)?;
+    }
     let mut skipped = Vec::new();
     for w in &plan.writes {
         let Some(dir) = folder_for(folders, mounted, w.controller.as_deref()) else {
@@ -377,6 +390,34 @@ pub fn write_limits(
         }
     }
     Ok(skipped)
+}
+
+/// Fills `file` of every folder from below the base down to the environment's with the
+/// parent's `from`, where it is empty. Concurrent creates write the same text into the
+/// shared `stockade/`, so the race is harmless.
+fn copy_down(folder: &Folder, file: &str, from: &str) -> Result<(), CgroupError> {
+    let relative = folder
+        .path
+        .strip_prefix(&folder.base)
+        .map_err(|_| CgroupError::Parse {
+            path: folder.path.clone(),
+            text: format!("not below {}", folder.base.display()),
+        })?;
+    let mut parent = folder.base.clone();
+    for part in relative.components() {
+        let child = parent.join(part);
+        let target = child.join(file);
+        let current = fs::read_to_string(&target).at(&target)?;
+        if current.trim().is_empty() {
+            let source = parent.join(from);
+            let value = fs::read_to_string(&source).at(&source)?;
+            if !value.trim().is_empty() {
+                write_file(&target, value.trim())?;
+            }
+        }
+        parent = child;
+    }
+    Ok(())
 }
 
 /// Moves `pid` into every folder (writes it to `cgroup.procs`).
@@ -472,6 +513,7 @@ mod tests {
 
     fn plan(version: CgroupVersion, controllers: &[&str]) -> CgroupPlan {
         CgroupPlan {
+            copies: Vec::new(),
             version,
             path: "stockade/web".into(),
             controllers: controllers.iter().map(|s| s.to_string()).collect(),
