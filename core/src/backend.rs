@@ -48,6 +48,8 @@ pub struct HostInfo {
     pub racct: Option<bool>,
     /// FreeBSD: whether the kernel has VIMAGE (vnet jails).
     pub vimage: Option<bool>,
+    /// FreeBSD: whether the Linux ABI (`linux64`) is loaded, for Linux roots.
+    pub linux_abi: Option<bool>,
 }
 
 impl HostInfo {

@@ -33,6 +33,7 @@ fn host() -> HostInfo {
         os: "freebsd".into(),
         racct: Some(true),
         vimage: Some(true),
+        linux_abi: Some(true),
         ..HostInfo::default()
     }
 }
@@ -50,7 +51,7 @@ fn cow_plan(name: &str, root: &str, zfs: ZfsProbe) -> FreebsdPlan {
     crate::plan::plan_with(
         &spec,
         &PlanContext::new(ROOT, &spec.name, CgroupVersion::V2),
-        &crate::plan::FreebsdPlanOptions { zfs },
+        &crate::plan::FreebsdPlanOptions { zfs, abi: None },
     )
     .expect("plans")
 }
@@ -59,6 +60,19 @@ fn cow_plan(name: &str, root: &str, zfs: ZfsProbe) -> FreebsdPlan {
 fn spec_plan(name: &str, extra: &str) -> FreebsdPlan {
     let text = format!(
         "name = \"{name}\"\n[root]\npath = \"/jails/base\"\n[process]\ncommand = [\"/bin/sh\"]\n{extra}"
+    );
+    let spec = Spec::from_toml(&text, Some(Path::new("/etc/stockade/x.toml"))).expect("spec");
+    crate::plan::plan(
+        &spec,
+        &PlanContext::new(ROOT, &spec.name, CgroupVersion::V2),
+    )
+    .expect("plans")
+}
+
+/// Like [`spec_plan`] with `root_extra` keys in `[root]`.
+fn spec_plan_root(name: &str, root_extra: &str, extra: &str) -> FreebsdPlan {
+    let text = format!(
+        "name = \"{name}\"\n[root]\npath = \"/jails/base\"\n{root_extra}[process]\ncommand = [\"/bin/sh\"]\n{extra}"
     );
     let spec = Spec::from_toml(&text, Some(Path::new("/etc/stockade/x.toml"))).expect("spec");
     crate::plan::plan(
@@ -89,6 +103,14 @@ fn cases() -> Vec<(String, FreebsdPlan)> {
             "hostunion",
             "host = true\noverlay = true\nchanges = \"/keep/h\"",
             ZfsProbe::NotProbed,
+        ),
+    ));
+    all.push((
+        "linux".into(),
+        spec_plan_root(
+            "linux",
+            "abi = \"linux\"\nlinux_osrelease = \"5.15.0\"\n",
+            "",
         ),
     ));
     all.push((
@@ -201,6 +223,68 @@ fn hello_creates_exactly_these_operations() {
     assert_eq!(
         kinds,
         ["dir", "mount", "mount", "mount", "mount", "mount", "mount", "mount", "mount", "jail"]
+    );
+}
+
+#[test]
+fn a_linux_root_mounts_the_linux_file_systems_after_dev() {
+    let plan = spec_plan_root("lx", "abi = \"linux\"\nlinux_osrelease = \"5.15.0\"\n", "");
+    let (fake, record, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    let r = "/var/run/stockade/lx/root";
+    let mounts: Vec<String> = fake
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("nmount") || l.starts_with("require_dir"))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            format!("nmount nullfs {r}"),
+            format!("require_dir {r}/dev"),
+            format!("nmount devfs {r}/dev"),
+            format!("require_dir {r}/proc"),
+            format!("nmount linprocfs {r}/proc"),
+            format!("require_dir {r}/sys"),
+            format!("nmount linsysfs {r}/sys"),
+            format!("require_dir {r}/dev/fd"),
+            format!("nmount fdescfs {r}/dev/fd"),
+            format!("require_dir {r}/dev/shm"),
+            format!("nmount tmpfs {r}/dev/shm"),
+        ]
+    );
+    assert_eq!(
+        plan.jail_param("linux.osrelease").map(ToString::to_string),
+        Some("5.15.0".to_string())
+    );
+    let params = jail_params(&plan).unwrap();
+    assert!(params.args.contains(&(
+        "linux.osrelease".to_string(),
+        crate::kernel::JailArg::Str("5.15.0".into())
+    )));
+    // Every mount is recorded for undo.
+    let mounted = record
+        .iter()
+        .filter(|r| matches!(r, Resource::Mount { .. }))
+        .count();
+    assert_eq!(mounted, 6);
+}
+
+#[test]
+fn a_linux_root_without_linux64_fails_before_any_operation() {
+    let plan = spec_plan_root("lx", "abi = \"linux\"\n", "");
+    let mut fake = Fake::new();
+    let mut record = Vec::new();
+    let host = HostInfo {
+        linux_abi: Some(false),
+        ..host()
+    };
+    let err = create(&plan, &host, &mut fake, &mut record, BusyRetry::NONE).unwrap_err();
+    assert!(fake.calls.is_empty(), "{:?}", fake.lines());
+    let text = err.to_string();
+    assert!(
+        text.contains("(root.abi = \"linux\")") && text.contains("run `kldload linux64`"),
+        "{text}"
     );
 }
 

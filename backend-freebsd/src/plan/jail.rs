@@ -77,7 +77,7 @@ pub struct JailParam {
 }
 
 impl JailParam {
-    fn new(name: &'static str, value: JailValue) -> JailParam {
+    pub(crate) fn new(name: &'static str, value: JailValue) -> JailParam {
         JailParam { name, value }
     }
 }

@@ -13,6 +13,7 @@
 //!
 //! [`undo`] is the exact reverse, for `delete`.
 
+pub mod abi;
 pub mod exec;
 pub mod jail;
 pub mod layer;
@@ -58,6 +59,9 @@ pub struct FreebsdPlan {
     pub rctl: Vec<RctlRule>,
     /// jail_set(2) parameters, in order.
     pub jail: Vec<JailParam>,
+    /// A Linux userland (`root.abi = "linux"` or detected): needs `linux64`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linux: Option<abi::LinuxAbiPlan>,
     /// The jail's CPUs (`cpuset -j`), set right after it is made: `limits.cpuset`, or
     /// CPUs 0..ceil(`limits.cpus`) with `limits.visible`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +112,16 @@ pub enum HostError {
          /boot/loader.conf and reboot (or remove [limits])"
     )]
     RacctOff,
+    /// A Linux root is planned but the Linux ABI is not loaded.
+    #[error(
+        "the root is a Linux userland{how}, which needs FreeBSD's Linux ABI, and the \
+         linux64 module is not loaded: run `kldload linux64` (add linux_enable=\"YES\" to \
+         /etc/rc.conf to load it at boot), or use a FreeBSD root"
+    )]
+    NoLinuxAbi {
+        /// How the root was found to be Linux.
+        how: &'static str,
+    },
     /// A vnet jail is planned but the kernel has no VIMAGE.
     #[error(
         "this kernel has no VIMAGE (kern.features.vimage), which network mode \"{mode}\" \
@@ -126,6 +140,11 @@ impl FreebsdPlan {
         !self.rctl.is_empty()
     }
 
+    /// True when the root is a Linux userland, which needs the `linux64` module.
+    pub fn requires_linux_abi(&self) -> bool {
+        self.linux.is_some()
+    }
+
     /// True when the jail gets its own network stack (`vnet`), which needs VIMAGE.
     pub fn requires_vimage(&self) -> bool {
         self.jail.iter().any(|p| p.name == "vnet")
@@ -135,6 +154,16 @@ impl FreebsdPlan {
     pub fn check_host(&self, host: &HostInfo) -> Result<(), HostError> {
         if self.requires_racct() && host.racct != Some(true) {
             return Err(HostError::RacctOff);
+        }
+        if let Some(linux) = &self.linux {
+            if host.linux_abi != Some(true) {
+                let how = if linux.detected {
+                    " (its /bin/sh is a Linux binary)"
+                } else {
+                    " (root.abi = \"linux\")"
+                };
+                return Err(HostError::NoLinuxAbi { how });
+            }
         }
         if self.requires_vimage() && host.vimage != Some(true) {
             let mode = if net::created_epair(&self.network).is_some() {
@@ -169,6 +198,9 @@ pub struct FreebsdPlanOptions {
     /// Whether `root.path` is a ZFS dataset's mount point (a copy-on-write root then
     /// becomes a clone); probed on FreeBSD by `crate::probe::plan_options`.
     pub zfs: ZfsProbe,
+    /// The ABI of the root's `/bin/sh` when `root.abi` is not given
+    /// (`crate::probe::root_abi`); a Linux one makes the root a Linux userland.
+    pub abi: Option<abi::ElfAbi>,
 }
 
 /// Turns a validated spec into its FreeBSD plan, without host facts (no ZFS probe).
@@ -185,12 +217,24 @@ pub fn plan_with(
     let jail_path = ctx.state_dir.join(JAIL_ROOT_DIR);
     let copy_on_write = layer::choose(spec, &ctx.state_dir, &options.zfs);
     // Privileges first: their error names the privilege, which is the more useful one.
-    let jail = jail::params(spec, &jail_path)?;
-    let notes = notes(spec)?;
+    let mut jail = jail::params(spec, &jail_path)?;
+    let mut notes = notes(spec)?;
+    let linux = abi::plan(spec, options.abi);
+    if let Some(l) = &linux {
+        jail.extend(abi::jail_params(l));
+        if l.detected {
+            let why = portability::support(Feature::LinuxRoot, Target::Freebsd).why();
+            notes.push(Note {
+                key: "root.path (a Linux /bin/sh)".into(),
+                text: why.unwrap_or("a Linux userland"),
+            });
+        }
+    }
     let network = net::plan(&spec.name, &spec.network)?;
     Ok(FreebsdPlan {
         name: spec.name.clone(),
-        mounts: mount::plan(spec, &jail_path, copy_on_write.as_ref()),
+        mounts: mount::plan_abi(spec, &jail_path, copy_on_write.as_ref(), linux.is_some()),
+        linux,
         copy_on_write,
         jail,
         rctl: rctl::rules(&spec.name, &spec.limits),
@@ -276,6 +320,9 @@ impl fmt::Display for FreebsdPlan {
         }
         if self.requires_racct() {
             needs.push("kern.racct.enable=1 (rctl)");
+        }
+        if self.requires_linux_abi() {
+            needs.push("the linux64 module (a Linux root; checked like kldstat -n linux64)");
         }
         if !needs.is_empty() {
             writeln!(f, "needs: {}", needs.join(", "))?;

@@ -77,6 +77,12 @@ pub enum FsType {
     Unionfs,
     /// A ZFS dataset (here: a clone of the base's snapshot).
     Zfs,
+    /// linprocfs(5): a Linux `/proc` (Linux roots).
+    Linprocfs,
+    /// linsysfs(5): a Linux `/sys` (Linux roots).
+    Linsysfs,
+    /// fdescfs(5): `/dev/fd` (with `linrdlnk` for Linux roots).
+    Fdescfs,
 }
 
 impl FsType {
@@ -89,6 +95,9 @@ impl FsType {
             FsType::Procfs => "procfs",
             FsType::Unionfs => "unionfs",
             FsType::Zfs => "zfs",
+            FsType::Linprocfs => "linprocfs",
+            FsType::Linsysfs => "linsysfs",
+            FsType::Fdescfs => "fdescfs",
         }
     }
 }
@@ -146,6 +155,8 @@ pub enum MountOrigin {
     DefaultDev,
     /// The spec's `[[mount]]` entry with this 1-based index (`mount[N]` in errors).
     Spec(usize),
+    /// What a Linux root needs (`root.abi = "linux"`, or a detected Linux root).
+    LinuxAbi,
 }
 
 impl fmt::Display for MountOrigin {
@@ -157,6 +168,7 @@ impl fmt::Display for MountOrigin {
             MountOrigin::RootBase => f.write_str("root.path"),
             MountOrigin::DefaultDev => f.write_str("default /dev"),
             MountOrigin::Spec(i) => write!(f, "mount[{i}]"),
+            MountOrigin::LinuxAbi => f.write_str("root.abi linux"),
         }
     }
 }
@@ -322,9 +334,25 @@ struct Dirs {
 }
 
 /// Plans every mount for a spec whose jail path is `jail_path`; `cow` is the
-/// copy-on-write mechanism when `root.overlay` is set.
+/// copy-on-write mechanism when `root.overlay` is set. A Linux root is taken from
+/// `root.abi` alone (see [`plan_abi`]).
 pub fn plan(spec: &Spec, jail_path: &Path, cow: Option<&Cow>) -> Vec<MountStep> {
-    let entries = entries(spec, jail_path, cow);
+    let linux = matches!(spec.root.abi, Some(stockade_core::spec::Abi::Linux(_)));
+    plan_abi(spec, jail_path, cow, linux)
+}
+
+/// [`plan`], with `linux` saying whether the root is a Linux userland (given or
+/// detected): it then also gets the Linux ABI's file systems after `/dev`.
+pub fn plan_abi(spec: &Spec, jail_path: &Path, cow: Option<&Cow>, linux: bool) -> Vec<MountStep> {
+    let mut entries = entries(spec, jail_path, cow);
+    if linux {
+        let at = entries
+            .iter()
+            .position(|e| e.mount.origin == MountOrigin::DefaultDev)
+            .map_or(entries.len(), |i| i + 1);
+        let added = linux_entries(spec, jail_path);
+        entries.splice(at..at, added);
+    }
     let dirs = folders(&entries);
 
     let mut steps = vec![MountStep::Mkdir {
@@ -542,6 +570,57 @@ fn entries(spec: &Spec, jail_path: &Path, cow: Option<&Cow>) -> Vec<Entry> {
         entries.push(entry);
     }
     entries
+}
+
+/// The file systems FreeBSD's Linux ABI expects, in mount order (rc.d/linux mounts the
+/// same for /compat/linux): linprocfs on `/proc` and linsysfs on `/sys` (unless the spec
+/// mounts something there), fdescfs with `linrdlnk` on `/dev/fd` (Linux programs read
+/// `/dev/fd/N` links), and a tmpfs on `/dev/shm` for POSIX shared memory (glibc's
+/// `shm_open` uses it). The `/dev` ones lie in devfs, so their folders must exist.
+fn linux_entries(spec: &Spec, jail_path: &Path) -> Vec<Entry> {
+    let spec_mounts_at = |p: &str| spec.mounts.iter().any(|m| m.target == Path::new(p));
+    let mut out = Vec::new();
+    let mut add = |fstype: FsType, inside: &str, options: &[(&'static str, Option<&str>)]| {
+        let mut n = Nmount::new(
+            fstype,
+            host_path(jail_path, Path::new(inside)),
+            MountOrigin::LinuxAbi,
+        );
+        for (name, value) in options {
+            match value {
+                Some(v) => n.push_str(name, *v),
+                None => n.push(name, IovValue::Flag),
+            }
+        }
+        out.push(Entry {
+            inside: PathBuf::from(inside),
+            mount: n,
+            ours: fstype == FsType::Tmpfs,
+            readonly: false,
+        });
+    };
+    if !spec_mounts_at("/proc") {
+        add(FsType::Linprocfs, "/proc", &[("from", Some("linprocfs"))]);
+    }
+    if !spec_mounts_at("/sys") {
+        add(FsType::Linsysfs, "/sys", &[("from", Some("linsysfs"))]);
+    }
+    if !spec_mounts_at("/dev/fd") {
+        add(
+            FsType::Fdescfs,
+            "/dev/fd",
+            &[("from", Some("fdescfs")), ("linrdlnk", None)],
+        );
+    }
+    if !spec_mounts_at("/dev/shm") {
+        let mode = format!("{TMPFS_MODE:o}");
+        add(
+            FsType::Tmpfs,
+            "/dev/shm",
+            &[("from", Some("tmpfs")), ("mode", Some(&mode))],
+        );
+    }
+    out
 }
 
 /// A devfs with the jail ruleset. The ruleset is a mount option (devfs(5) `ruleset=N`,

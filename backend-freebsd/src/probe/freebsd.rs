@@ -79,8 +79,16 @@ pub fn probe() -> Result<HostInfo, ProbeError> {
         release: string("kern.osrelease")?,
         racct: Some(flag("kern.racct.enable")?),
         vimage: Some(flag("kern.features.vimage")?),
+        linux_abi: Some(linux_abi()?),
         ..HostInfo::default()
     })
+}
+
+/// The Linux ABI is there: the `linux64` module is loaded (kldfind(2), as kldstat), or
+/// built into the kernel, which its `compat.linux.osrelease` sysctl shows.
+fn linux_abi() -> Result<bool, ProbeError> {
+    let loaded = crate::sys::kld::loaded(crate::plan::abi::LINUX_MODULE).unwrap_or(false);
+    Ok(loaded || read("compat.linux.osrelease")?.is_some())
 }
 
 /// Host facts for the planner: whether a copy-on-write root's `root.path` is the mount
@@ -104,5 +112,8 @@ pub fn plan_options(spec: &stockade_core::Spec) -> crate::plan::FreebsdPlanOptio
         }
         _ => ZfsProbe::NotProbed,
     };
-    crate::plan::FreebsdPlanOptions { zfs }
+    crate::plan::FreebsdPlanOptions {
+        zfs,
+        abi: super::root_abi(spec),
+    }
 }

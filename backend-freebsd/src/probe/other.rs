@@ -16,10 +16,13 @@ pub enum ProbeError {
     },
 }
 
-/// Host facts for the planner: none off FreeBSD (no ZFS probe: a copy-on-write root is
-/// planned as unionfs, and the plan says it was not probed).
-pub fn plan_options(_spec: &stockade_core::Spec) -> crate::plan::FreebsdPlanOptions {
-    crate::plan::FreebsdPlanOptions::default()
+/// Host facts for the planner off FreeBSD: no ZFS probe (a copy-on-write root is planned
+/// as unionfs, and the plan says it was not probed); the root's ABI is read all the same.
+pub fn plan_options(spec: &stockade_core::Spec) -> crate::plan::FreebsdPlanOptions {
+    crate::plan::FreebsdPlanOptions {
+        abi: super::root_abi(spec),
+        ..crate::plan::FreebsdPlanOptions::default()
+    }
 }
 
 /// Always fails: there are no jails here.

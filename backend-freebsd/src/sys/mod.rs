@@ -13,6 +13,7 @@
 
 pub mod cpuset;
 pub mod jail;
+pub mod kld;
 pub mod mount;
 pub mod net;
 pub mod proc;
