@@ -377,6 +377,7 @@ pub fn probe_root(root: &Path) -> Result<HostInfo, ProbeError> {
         user_namespaces: Some(user_namespaces(root)?),
         racct: None,
         vimage: None,
+        linux_abi: None,
     })
 }
 
