@@ -259,6 +259,7 @@ mod tests {
 
     fn plan(writes: Vec<CgroupWrite>) -> CgroupPlan {
         CgroupPlan {
+            copies: Vec::new(),
             version: CgroupVersion::V2,
             path: "stockade/web".into(),
             controllers: if writes.is_empty() {
