@@ -15,8 +15,9 @@ use super::error::{Diagnostic, SpecError};
 use super::reader::{closest, join, Reader, Value};
 use super::size::parse_size;
 use super::{
-    check_image_name, Abi, CpuSet, ImageRoot, Limits, LinuxAbi, Mount, MountKind, Network, NetworkMode, Overlay,
-    Privilege, Privileges, Process, ProcessKeys, Root, RootSource, Seccomp, Spec, User,
+    check_image_name, Abi, CpuSet, ImageRoot, Limits, LinuxAbi, Mount, MountKind, Network,
+    NetworkMode, Overlay, Privilege, Privileges, Process, ProcessKeys, Root, RootSource, Seccomp,
+    Spec, User,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -30,7 +31,15 @@ const TOP_KEYS: &[&str] = &[
     "privileges",
 ];
 const ROOT_KEYS: &[&str] = &[
-    "path", "host", "image", "readonly", "overlay", "layers", "changes", "abi", "linux_osname",
+    "path",
+    "host",
+    "image",
+    "readonly",
+    "overlay",
+    "layers",
+    "changes",
+    "abi",
+    "linux_osname",
     "linux_osrelease",
 ];
 const ABIS: &[&str] = &["linux", "freebsd"];
