@@ -73,6 +73,6 @@ fn an_image_tree_on_zfs_becomes_a_clone() {
         other => panic!("{other:?}"),
     }
     let ctx = PlanContext::new("/var/run/stockade", "img", CgroupVersion::V2);
-    let plan = plan_with(&spec, &ctx, &FreebsdPlanOptions { zfs }).unwrap();
+    let plan = plan_with(&spec, &ctx, &FreebsdPlanOptions { zfs, abi: None }).unwrap();
     assert!(plan.to_string().contains("zfs"), "{plan}");
 }
