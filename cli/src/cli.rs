@@ -46,6 +46,12 @@ pub enum Command {
     Image(commands::image::Args),
     /// Store a root.image environment's changes as a new image.
     Commit(commands::commit::Args),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(commands::generate::CompletionsArgs),
+    /// Print the man page (roff), or write every page into a folder.
+    Man(commands::generate::ManArgs),
+    /// Print the JSON Schema of spec files (for taplo, VS Code).
+    Schema,
 }
 
 /// The subcommands that run, inspect and remove environments (they need a runtime).

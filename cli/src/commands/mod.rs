@@ -9,6 +9,7 @@ pub mod delete;
 pub mod diff;
 pub mod exec;
 pub mod export;
+pub mod generate;
 pub mod image;
 pub mod import;
 pub mod kill;
@@ -54,6 +55,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", stockade_core::portability::markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
+        Command::Schema => generate::schema(),
         Command::Lifecycle(command) => host::lifecycle(command, &store),
     }
 }

@@ -61,6 +61,21 @@ const NETWORK_MODES: &[&str] = &["none", "host", "private"];
 const PRIVILEGE_KEYS: &[&str] = &["allow", "seccomp"];
 const SECCOMP_MODES: &[&str] = &["default", "unconfined"];
 
+/// Every table's keys as the loader accepts them (`""` is the top level), for the JSON
+/// Schema's drift test.
+#[cfg(test)]
+pub(super) fn known_keys() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("", TOP_KEYS),
+        ("root", ROOT_KEYS),
+        ("process", PROCESS_KEYS),
+        ("mount", MOUNT_KEYS),
+        ("limits", LIMIT_KEYS),
+        ("network", NETWORK_KEYS),
+        ("privileges", PRIVILEGE_KEYS),
+    ]
+}
+
 /// Keys people put at the top level that belong in a table.
 const MISPLACED: &[(&str, &str)] = &[
     ("path", "root.path"),

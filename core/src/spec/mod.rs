@@ -15,6 +15,7 @@ mod publish;
 pub use load::{check_hostname, check_name};
 pub use publish::{Protocol, Publish};
 mod reader;
+pub mod schema;
 mod size;
 
 use std::collections::BTreeMap;
