@@ -143,6 +143,14 @@ pub struct NetworkFile {
     pub address: Option<String>,
     /// The host side's address (default: the first other address of the subnet).
     pub gateway: Option<String>,
+    /// Reach beyond the host through masquerading (`private`; default true).
+    pub nat: Option<bool>,
+    /// Host ports forwarded to the environment: "8080:80", "127.0.0.1:5353:53/udp".
+    pub publish: Option<Vec<String>>,
+    /// Name servers written to the environment's resolv.conf (`private`).
+    pub dns: Option<Vec<String>>,
+    /// Search domains for resolv.conf (`private`).
+    pub search: Option<Vec<String>>,
 }
 
 /// A network mode.
