@@ -59,6 +59,22 @@ pub struct RootFile {
     pub layers: Option<Vec<String>>,
     /// Where the writable layer is kept across `delete` (with `overlay`).
     pub changes: Option<String>,
+    /// The ABI of the root's binaries (default: the host's; FreeBSD also detects it).
+    pub abi: Option<AbiFile>,
+    /// With `abi = "linux"` on FreeBSD: what `uname -s` says inside.
+    pub linux_osname: Option<String>,
+    /// With `abi = "linux"` on FreeBSD: what `uname -r` says inside.
+    pub linux_osrelease: Option<String>,
+}
+
+/// The ABI of a root's binaries.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AbiFile {
+    /// Linux binaries (native on Linux, the Linuxulator on FreeBSD).
+    Linux,
+    /// FreeBSD binaries.
+    Freebsd,
 }
 
 /// `[process]`: what runs inside.
@@ -131,6 +147,13 @@ pub struct LimitsFile {
     /// Most open files per process.
     #[schemars(range(min = 1))]
     pub open_files: Option<u64>,
+    /// Pin to these CPUs: numbers and ranges, "0-1,4".
+    #[schemars(regex(
+        pattern = r"^\s*[0-9]+(\s*-\s*[0-9]+)?(\s*,\s*[0-9]+(\s*-\s*[0-9]+)?)*\s*$"
+    ))]
+    pub cpuset: Option<String>,
+    /// Make the limits what the environment sees (CPU count, /proc files).
+    pub visible: Option<bool>,
 }
 
 /// `[network]`.
@@ -192,7 +215,7 @@ fn size_schema(_: &mut SchemaGenerator) -> Schema {
         "description": "Bytes, or a number with K, M, G or T (binary; B or iB may follow), e.g. \"256M\" or \"1.5G\"",
         "anyOf": [
             { "type": "integer", "minimum": 0 },
-            { "type": "string", "pattern": "^\\s*[0-9][0-9_]*(\\.[0-9]+)?\\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?\\s*$" }
+            { "type": "string", "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?\s*$" }
         ]
     })
 }
