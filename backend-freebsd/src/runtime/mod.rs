@@ -22,7 +22,7 @@
 mod spawn;
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -37,6 +37,8 @@ use stockade_core::state::{Entry, Exit, LifecycleError, Resource, State, StateSt
 use stockade_core::Spec;
 
 use crate::apply::{self, BusyRetry, StopOutcome, StopTiming, UndoMode};
+use stockade_term::relay::Session;
+
 use crate::kernel::{JailSignal, Jid, Kernel};
 use crate::lifecycle::{exit_of, parse_signal, refreshed, status_name, RuntimeError, PROCESS_FILE};
 use crate::process::ProcessConfig;
@@ -58,7 +60,7 @@ impl Runtime for FreebsdBackend {
         let made = create(spec, store, opts, false)?;
         Ok(stockade_core::backend::Created {
             state: made.entry.state.clone(),
-            terminal: None,
+            terminal: made.terminal,
         })
     }
 
@@ -67,8 +69,7 @@ impl Runtime for FreebsdBackend {
     }
 
     fn run_with(&self, spec: &Spec, store: &StateStore, fg: Foreground) -> Result<Exit, Error> {
-        refuse_terminal(fg.terminal)?;
-        Ok(run(spec, store)?)
+        Ok(run(spec, store, fg)?)
     }
 
     fn exec_with(
@@ -78,8 +79,7 @@ impl Runtime for FreebsdBackend {
         command: &[String],
         fg: Foreground,
     ) -> Result<Exit, Error> {
-        refuse_terminal(fg.terminal)?;
-        Ok(exec(store, name, command)?)
+        Ok(exec(store, name, command, fg)?)
     }
 
     fn signal(&self, store: &StateStore, name: &str, signal: &str) -> Result<(), Error> {
@@ -138,6 +138,8 @@ impl FreebsdBackend {
 struct Created {
     entry: Entry,
     pid: i32,
+    /// The master of its terminal, with `Stdio::Terminal`.
+    terminal: Option<OwnedFd>,
 }
 
 fn create(
@@ -146,7 +148,6 @@ fn create(
     opts: &CreateOptions,
     foreground: bool,
 ) -> Result<Created, RuntimeError> {
-    refuse_terminal(opts.stdio.terminal())?;
     let host = crate::probe::probe()?;
     let ctx = PlanContext::new(store.root(), &spec.name, CgroupVersion::V2);
     let plan = crate::plan::plan_with(spec, &ctx, &crate::probe::plan_options(spec))?;
@@ -185,7 +186,11 @@ fn create(
         }
     };
     match start_process(&cfg, jid, &mut entry, store, opts, foreground) {
-        Ok(pid) => Ok(Created { entry, pid }),
+        Ok((pid, terminal)) => Ok(Created {
+            entry,
+            pid,
+            terminal,
+        }),
         Err(e) => {
             if apply::undo(&mut kernel, &mut entry, UndoMode::Force, BusyRetry::HOST).is_ok() {
                 let _ = entry.remove();
@@ -202,7 +207,7 @@ fn start_process(
     store: &StateStore,
     opts: &CreateOptions,
     foreground: bool,
-) -> Result<i32, RuntimeError> {
+) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
     let fifo = if opts.start {
         None
     } else {
@@ -215,7 +220,12 @@ fn start_process(
         store: store.clone(),
         name: entry.state.name.clone(),
     });
-    let Spawned { pid, go, ready } = spawn(cfg, jid, opts.stdio, fifo, monitor)
+    let Spawned {
+        pid,
+        go,
+        ready,
+        terminal,
+    } = spawn(cfg, jid, opts.stdio, fifo, monitor)
         .map_err(RuntimeError::sys("start the environment's process"))?;
     let start_time = proc::start_time(pid)
         .map_err(RuntimeError::sys(format!("sysctl kern.proc.pid.{pid}")))?
@@ -233,13 +243,14 @@ fn start_process(
             RuntimeError::Setup(msg)
         }
     })?;
+    let terminal = receive_terminal(terminal)?;
     entry.state.status = if opts.start {
         Status::Running
     } else {
         Status::Created
     };
     entry.save()?;
-    Ok(pid)
+    Ok((pid, terminal))
 }
 
 fn open_fifo(path: &std::path::Path, flags: OFlag) -> Result<OwnedFd, RuntimeError> {
@@ -338,26 +349,54 @@ impl Drop for Blocked {
     }
 }
 
-/// Terminals are not wired into the FreeBSD runtime yet: refused plainly, never ignored.
-fn refuse_terminal(terminal: bool) -> Result<(), RuntimeError> {
-    if terminal {
-        return Err(RuntimeError::Setup(
-            "a terminal (-t, process.terminal) is not supported by the FreeBSD runtime yet".into(),
-        ));
+/// Receives the master the process sent before `R`.
+fn receive_terminal(sock: Option<OwnedFd>) -> Result<Option<OwnedFd>, RuntimeError> {
+    let Some(sock) = sock else { return Ok(None) };
+    let mut tag = [0u8; 1];
+    match stockade_term::fdpass::recv(sock.as_fd(), &mut tag)
+        .map_err(RuntimeError::sys("receive the environment's terminal"))?
+    {
+        Some((master, _)) => Ok(Some(master)),
+        None => Err(RuntimeError::DiedInSetup),
     }
-    Ok(())
 }
 
-fn run(spec: &Spec, store: &StateStore) -> Result<Exit, RuntimeError> {
+/// Starts relaying the caller's terminal to `master`, if there is one.
+fn relay(master: Option<OwnedFd>) -> Result<Option<Session>, RuntimeError> {
+    master
+        .map(Session::start)
+        .transpose()
+        .map_err(RuntimeError::sys("relay the terminal"))
+}
+
+fn run(spec: &Spec, store: &StateStore, fg: Foreground) -> Result<Exit, RuntimeError> {
     let blocked = Blocked::new()?;
     let opts = CreateOptions {
-        stdio: Stdio::Inherit,
+        stdio: if fg.terminal {
+            Stdio::Terminal
+        } else {
+            Stdio::Inherit
+        },
         start: true,
     };
-    let Created { entry, pid } = create(spec, store, &opts, true)?;
+    let Created {
+        entry,
+        pid,
+        terminal,
+    } = create(spec, store, &opts, true)?;
     // Other commands (stop, exec, kill) may lock the environment meanwhile.
     drop(entry);
-    let exit = wait_relaying(pid, &spec.name);
+    let session = relay(terminal);
+    let exit = match session {
+        Ok(session) => {
+            let exit = wait_relaying(pid, &spec.name);
+            if let Some(s) = session {
+                s.finish();
+            }
+            exit
+        }
+        Err(e) => Err(e),
+    };
     drop(blocked);
     if let Ok(exit) = &exit {
         if let Ok(mut e) = store.open(&spec.name, true) {
@@ -372,7 +411,12 @@ fn run(spec: &Spec, store: &StateStore) -> Result<Exit, RuntimeError> {
     Ok(exit)
 }
 
-fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, RuntimeError> {
+fn exec(
+    store: &StateStore,
+    name: &str,
+    command: &[String],
+    fg: Foreground,
+) -> Result<Exit, RuntimeError> {
     let state = live_state(store, name)?;
     let path = store.dir(name).join(PROCESS_FILE);
     let text = fs::read(&path).map_err(RuntimeError::sys(path.display().to_string()))?;
@@ -388,8 +432,17 @@ fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, Runt
         })
     })?;
     let blocked = Blocked::new()?;
-    let Spawned { pid, go, ready } = spawn(&cfg, jid, Stdio::Inherit, None, None)
-        .map_err(RuntimeError::sys("start the command"))?;
+    let stdio = if fg.terminal {
+        Stdio::Terminal
+    } else {
+        Stdio::Inherit
+    };
+    let Spawned {
+        pid,
+        go,
+        ready,
+        terminal,
+    } = spawn(&cfg, jid, stdio, None, None).map_err(RuntimeError::sys("start the command"))?;
     proc::write_all(go.as_raw_fd(), b"G");
     drop(go);
     if let Err(msg) = read_ready(ready) {
@@ -400,7 +453,18 @@ fn exec(store: &StateStore, name: &str, command: &[String]) -> Result<Exit, Runt
             RuntimeError::Setup(msg)
         });
     }
+    let session = match receive_terminal(terminal).and_then(relay) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = proc::kill(pid, libc::SIGKILL);
+            let _ = proc::wait(pid);
+            return Err(e);
+        }
+    };
     let exit = wait_relaying(pid, name);
+    if let Some(s) = session {
+        s.finish();
+    }
     drop(blocked);
     exit
 }

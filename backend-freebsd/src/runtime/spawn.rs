@@ -30,15 +30,18 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read as _};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::SystemTime;
 
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{chdir, setgid, setgroups, setsid, setuid, Gid, Uid};
 use stockade_core::backend::Stdio;
+use stockade_core::logs::{LogWriter, Stream as LogStream, ATTACH_SOCKET, DEFAULT_CAP};
 use stockade_core::state::{StateStore, Status};
+use stockade_term::monitor::{Sink, Sources, Stream as MonitorStream};
 
 use crate::kernel::Jid;
 use crate::lifecycle::exit_of;
@@ -53,6 +56,27 @@ pub struct Spawned {
     pub go: OwnedFd,
     /// The creator's end of the `ready` pipe: `R`, or `E <message>`.
     pub ready: OwnedFd,
+    /// The socket the process sends its pty master over, when the creator takes it
+    /// (`Stdio::Terminal`); it is sent before `R`.
+    pub terminal: Option<OwnedFd>,
+}
+
+/// What the monitor reads the process's output from (see the Linux runtime: the same
+/// model, the same `stockade_term` code).
+enum MonitorOutput {
+    None,
+    Pipes { out: OwnedFd, err: OwnedFd },
+    Terminal(OwnedFd),
+}
+
+impl MonitorOutput {
+    fn fds(&self) -> Vec<RawFd> {
+        match self {
+            MonitorOutput::None => Vec::new(),
+            MonitorOutput::Pipes { out, err } => vec![out.as_raw_fd(), err.as_raw_fd()],
+            MonitorOutput::Terminal(sock) => vec![sock.as_raw_fd()],
+        }
+    }
 }
 
 /// What the detached monitor needs to record the exit.
@@ -69,6 +93,25 @@ struct ChildFds {
     ready: OwnedFd,
     fifo: Option<OwnedFd>,
     devnull: Option<fs::File>,
+    /// stdout and stderr's pipe write ends (`Stdio::Log`).
+    out: Option<(OwnedFd, OwnedFd)>,
+    /// The socket to send the pty master over.
+    terminal: Option<OwnedFd>,
+}
+
+impl ChildFds {
+    fn raw(&self) -> Vec<RawFd> {
+        let mut v = vec![self.go.as_raw_fd(), self.ready.as_raw_fd()];
+        v.extend(self.fifo.as_ref().map(AsRawFd::as_raw_fd));
+        v.extend(self.devnull.as_ref().map(AsRawFd::as_raw_fd));
+        v.extend(
+            self.out
+                .iter()
+                .flat_map(|(o, e)| [o.as_raw_fd(), e.as_raw_fd()]),
+        );
+        v.extend(self.terminal.as_ref().map(AsRawFd::as_raw_fd));
+        v
+    }
 }
 
 /// Starts the process; with `monitor`, detached under a monitor, else as the caller's
@@ -86,11 +129,42 @@ pub fn spawn(
         Stdio::Detached | Stdio::Log => Some(fs::File::open("/dev/null")?),
         Stdio::Inherit | Stdio::Terminal | Stdio::LogTerminal => None,
     };
+    let logged = matches!(stdio, Stdio::Log | Stdio::LogTerminal) && monitor.is_some();
+    let pair = || -> io::Result<(OwnedFd, OwnedFd)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((a.into(), b.into()))
+    };
+    let (mut out, mut terminal, mut creator_terminal) = (None, None, None);
+    let mut output = MonitorOutput::None;
+    match (stdio.terminal(), logged) {
+        (true, true) => {
+            let (child_end, monitor_end) = pair()?;
+            terminal = Some(child_end);
+            output = MonitorOutput::Terminal(monitor_end);
+        }
+        (true, false) => {
+            let (child_end, creator_end) = pair()?;
+            terminal = Some(child_end);
+            creator_terminal = Some(creator_end);
+        }
+        (false, true) => {
+            let (out_r, out_w) = proc::pipe()?;
+            let (err_r, err_w) = proc::pipe()?;
+            out = Some((out_w, err_w));
+            output = MonitorOutput::Pipes {
+                out: out_r,
+                err: err_r,
+            };
+        }
+        (false, false) => {}
+    }
     let fds = ChildFds {
         go: go_r,
         ready: ready_w,
         fifo,
         devnull,
+        out,
+        terminal,
     };
     let pid = match monitor {
         None => match proc::fork()? {
@@ -100,40 +174,41 @@ pub fn spawn(
                 pid
             }
         },
-        Some(m) => detached(cfg, jid, fds, m)?,
+        Some(m) => detached(cfg, jid, fds, m, output)?,
     };
     Ok(Spawned {
         pid,
         go: go_w,
         ready: ready_r,
+        terminal: creator_terminal,
     })
 }
 
 /// helper → monitor → process; returns the process's pid.
-fn detached(cfg: &ProcessConfig, jid: Jid, fds: ChildFds, m: Monitor) -> io::Result<i32> {
+fn detached(
+    cfg: &ProcessConfig,
+    jid: Jid,
+    fds: ChildFds,
+    m: Monitor,
+    output: MonitorOutput,
+) -> io::Result<i32> {
     let (pid_r, pid_w) = proc::pipe()?;
     match proc::fork()? {
         Forked::Child => {
-            let mut keep: Vec<RawFd> = vec![
-                pid_w.as_raw_fd(),
-                fds.go.as_raw_fd(),
-                fds.ready.as_raw_fd(),
-                0,
-                1,
-                2,
-            ];
-            keep.extend(fds.fifo.as_ref().map(AsRawFd::as_raw_fd));
-            keep.extend(fds.devnull.as_ref().map(AsRawFd::as_raw_fd));
+            let mut keep: Vec<RawFd> = vec![pid_w.as_raw_fd(), 0, 1, 2];
+            keep.extend(fds.raw());
+            keep.extend(output.fds());
             proc::close_all_but(&keep);
             let _ = setsid();
             match proc::fork() {
-                Ok(Forked::Child) => monitor(cfg, jid, fds, pid_w, m),
+                Ok(Forked::Child) => monitor(cfg, jid, fds, pid_w, m, output),
                 Ok(Forked::Parent(_)) => proc::exit_child(0),
                 Err(_) => proc::exit_child(1),
             }
         }
         Forked::Parent(helper) => {
             drop(pid_w);
+            drop(output);
             let mut buf = [0u8; 4];
             let got = fs::File::from(pid_r).read_exact(&mut buf);
             proc::wait(helper)?;
@@ -144,18 +219,28 @@ fn detached(cfg: &ProcessConfig, jid: Jid, fds: ChildFds, m: Monitor) -> io::Res
 }
 
 /// The monitor: starts the process, reports its pid, waits, records the exit.
-fn monitor(cfg: &ProcessConfig, jid: Jid, fds: ChildFds, pid_w: OwnedFd, m: Monitor) -> ! {
+fn monitor(
+    cfg: &ProcessConfig,
+    jid: Jid,
+    fds: ChildFds,
+    pid_w: OwnedFd,
+    m: Monitor,
+    output: MonitorOutput,
+) -> ! {
     let pid = match proc::fork() {
         Ok(Forked::Child) => {
             drop(pid_w);
+            drop(output);
             child(cfg, jid, fds)
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(_) => proc::exit_child(1),
     };
+    // The child's ends of its pipes close here, so the log sees EOF when it ends.
     drop(fds);
     proc::write_all(pid_w.as_raw_fd(), &pid.to_ne_bytes());
     drop(pid_w);
+    keep_output(output, &m.store.dir(&m.name));
     let Ok(status) = proc::wait(pid) else {
         proc::exit_child(1)
     };
@@ -169,6 +254,48 @@ fn monitor(cfg: &ProcessConfig, jid: Jid, fds: ChildFds, pid_w: OwnedFd, m: Moni
         }
     }
     proc::exit_child(0)
+}
+
+/// The log sink of the monitor.
+struct LogSink(Option<LogWriter>);
+
+impl Sink for LogSink {
+    fn output(&mut self, stream: MonitorStream, bytes: &[u8]) {
+        let stream = match stream {
+            MonitorStream::Out => LogStream::Out,
+            MonitorStream::Err => LogStream::Err,
+        };
+        if let Some(w) = &mut self.0 {
+            // A full disk must not stop the process: the output is dropped instead.
+            let _ = w.write(stream, bytes, SystemTime::now());
+        }
+    }
+}
+
+/// Logs the output until every source is closed; for a terminal, serves `attach`. There
+/// is no pidfd here: the loop ends when the pipes reach EOF or the master EIO.
+fn keep_output(output: MonitorOutput, dir: &Path) {
+    let mut sources = Sources::default();
+    match output {
+        MonitorOutput::None => return,
+        MonitorOutput::Pipes { out, err } => {
+            sources.out = Some(out);
+            sources.err = Some(err);
+        }
+        MonitorOutput::Terminal(sock) => {
+            let mut tag = [0u8; 1];
+            let Ok(Some((master, _))) = stockade_term::fdpass::recv(sock.as_fd(), &mut tag) else {
+                return;
+            };
+            let path = dir.join(ATTACH_SOCKET);
+            let _ = fs::remove_file(&path);
+            sources.listener = std::os::unix::net::UnixListener::bind(&path).ok();
+            sources.master = Some(master);
+        }
+    }
+    let mut sink = LogSink(LogWriter::open(dir, DEFAULT_CAP).ok());
+    stockade_term::monitor::serve(sources, &mut sink);
+    let _ = fs::remove_file(dir.join(ATTACH_SOCKET));
 }
 
 /// Reports a setup failure on the ready pipe and exits.
@@ -185,6 +312,12 @@ fn child(cfg: &ProcessConfig, jid: Jid, fds: ChildFds) -> ! {
     if let Some(null) = &fds.devnull {
         if let Err(e) = proc::dup2(null.as_raw_fd(), 0) {
             fail(&fds.ready, "stdin from /dev/null", e);
+        }
+    }
+    if let Some((out, err)) = &fds.out {
+        if let Err(e) = proc::dup2(out.as_raw_fd(), 1).and_then(|()| proc::dup2(err.as_raw_fd(), 2))
+        {
+            fail(&fds.ready, "stdout and stderr to the log", e);
         }
     }
     let mut byte = [0u8; 1];
@@ -220,6 +353,21 @@ fn child(cfg: &ProcessConfig, jid: Jid, fds: ChildFds) -> ! {
     }
     if let Err(e) = chdir(&cfg.cwd) {
         fail(&fds.ready, &format!("chdir {}", cfg.cwd.display()), e);
+    }
+    if let Some(sock) = &fds.terminal {
+        // Inside the jail, as the user: the jail's devfs (ruleset 4) shows ptmx and pts,
+        // and the terminal belongs to the user who opened it.
+        let pty = match stockade_term::pty::open() {
+            Ok(p) => p,
+            Err(e) => fail(&fds.ready, "open a terminal from the jail's /dev/ptmx", e),
+        };
+        if let Err(e) = stockade_term::fdpass::send(sock.as_fd(), pty.master.as_fd(), b"M") {
+            fail(&fds.ready, "hand over the terminal", e);
+        }
+        drop(pty.master);
+        if let Err(e) = stockade_term::pty::make_controlling(pty.slave) {
+            fail(&fds.ready, "make the terminal controlling", e);
+        }
     }
     let env = match cfg.environment(&cred.home) {
         Ok(env) => env,
