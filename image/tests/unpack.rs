@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 
 use common::{layer, tree, E};
 use stockade_image::unpack::{unpack, Whiteouts};
@@ -57,9 +57,12 @@ fn a_later_entry_replaces_an_earlier_one() {
     assert_eq!(fs::read_to_string(dir.path().join("y")).unwrap(), "2");
 }
 
+// overlayfs and these xattr names are Linux's.
+#[cfg(target_os = "linux")]
 #[test]
 #[ignore = "needs root"]
 fn lowers_keep_whiteouts_as_overlayfs_writes_them() {
+    use std::os::unix::fs::FileTypeExt as _;
     let dir = tempfile::tempdir().unwrap();
     let l = layer(&[
         E::Dir("etc"),
@@ -74,16 +77,10 @@ fn lowers_keep_whiteouts_as_overlayfs_writes_them() {
         wh.file_type().is_char_device() && wh.rdev() == 0,
         "not a 0:0 whiteout"
     );
-    let out = std::process::Command::new("getfattr")
-        .args(["--only-values", "-n", "trusted.overlay.opaque"])
-        .arg(dir.path().join("opq"))
-        .output();
-    // getfattr is optional; read the xattr back through the diff reader's convention.
-    if let Ok(out) = out {
-        if out.status.success() {
-            assert_eq!(out.stdout, b"y");
-        }
-    }
+    let mut buf = [0u8; 4];
+    let n = rustix::fs::getxattr(dir.path().join("opq"), "trusted.overlay.opaque", &mut buf)
+        .expect("the opaque folder is marked");
+    assert_eq!(&buf[..n], b"y");
     assert!(!dir.path().join("opq/.wh..wh..opq").exists());
     assert!(dir.path().join("opq/new").is_file());
 }
@@ -119,4 +116,49 @@ fn an_image_flattens_into_one_tree_and_its_diff_ids_are_checked() {
     let err = store.flatten(&bad).unwrap_err().to_string();
     assert!(err.contains("should have digest"), "{err}");
     assert!(!store.flat_dir(&bad.id).exists());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn pax_xattrs_are_kept_and_overlayfs_ones_dropped() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut records = Vec::new();
+    for (k, v) in [
+        ("SCHILY.xattr.user.stockade", "yes"),
+        ("SCHILY.xattr.trusted.overlay.opaque", "y"),
+    ] {
+        // "LEN KEY=VALUE\n", LEN counting itself.
+        let body = format!(" {k}={v}\n");
+        let mut len = body.len();
+        while len != body.len() + len.to_string().len() {
+            len = body.len() + len.to_string().len();
+        }
+        records.extend(format!("{len}{body}").into_bytes());
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_size(records.len() as u64);
+    h.set_path("PaxHeaders/f").unwrap();
+    h.set_cksum();
+    b.append(&h, &records[..]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(2);
+    h.set_path("f").unwrap();
+    h.set_cksum();
+    b.append(&h, &b"hi"[..]).unwrap();
+    let l = b.into_inner().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    unpack(&l[..], dir.path(), Whiteouts::Apply).unwrap();
+    let f = dir.path().join("f");
+    assert_eq!(fs::read_to_string(&f).unwrap(), "hi");
+    let mut buf = [0u8; 16];
+    let n = rustix::fs::getxattr(&f, "user.stockade", &mut buf).expect("user.stockade kept");
+    assert_eq!(&buf[..n], b"yes");
+    assert!(
+        rustix::fs::getxattr(&f, "trusted.overlay.opaque", &mut buf).is_err(),
+        "an overlayfs attribute in a layer must not reach the folder"
+    );
 }
