@@ -248,7 +248,7 @@ fn an_imported_oci_archive_runs_with_its_cmd_env_and_workdir() {
 
 #[test]
 #[ignore = "needs root"]
-fn a_podman_made_archive_imports_and_runs() {
+fn podman_made_oci_and_docker_archives_import_and_run() {
     let t = fixture();
     // podman import of a plain root tar, then podman save as an OCI archive.
     let root_tar = t.path("root.tar");
@@ -270,8 +270,30 @@ fn a_podman_made_archive_imports_and_runs() {
         .args(["save", "--format", "oci-archive", "-o"])
         .arg(&archive)
         .arg(&tag));
+    // The same image as a `docker save` archive (manifest.json, RepoTags).
+    let docker = t.path("podman-docker.tar");
+    let saved_docker = run(Command::new("podman")
+        .args(["save", "--format", "docker-archive", "-o"])
+        .arg(&docker)
+        .arg(&tag));
     let _ = Command::new("podman").args(["rmi", "-f", &tag]).output();
     assert_eq!(saved.0, 0, "podman save: {}{}", saved.1, saved.2);
+    assert_eq!(
+        saved_docker.0, 0,
+        "podman save: {}{}",
+        saved_docker.1, saved_docker.2
+    );
+    let (code, out, err) = run(stockade(&t).args(["image", "import"]).arg(&docker));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("{tag} sha256:")),
+        "the docker archive's name: {out}"
+    );
+    let spec = t.spec(
+        "d.toml",
+        &format!("name = \"img-docker\"\n[root]\nimage = \"{tag}\"\n"),
+    );
+    assert_eq!(ok(stockade(&t).arg("run").arg(&spec)), "podman=yes\n");
     let out = ok(stockade(&t)
         .args(["image", "import", "--name", "podman/made:1"])
         .arg(&archive));
