@@ -250,8 +250,12 @@ fn refusals_name_the_key() {
         ),
         (json!({"hostname": "h"}), "hostname"),
         (
-            json!({"hooks": {"prestart": [{"path": "/bin/true"}]}}),
-            "hooks",
+            json!({"hooks": {"createContainer": [{"path": "/bin/true"}]}}),
+            "hooks.createContainer",
+        ),
+        (
+            json!({"hooks": {"poststart": [{"path": "true"}]}}),
+            "hooks.poststart[0].path",
         ),
         (
             json!({"mounts": [{"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["rshared"]}]}),
@@ -371,6 +375,32 @@ fn systemd_cgroups_path_is_slice_prefix_name() {
         t.plan.cgroup.path,
         PathBuf::from("machine.slice/libpod-abc.scope")
     );
+}
+
+#[test]
+fn hooks_are_planned_in_order() {
+    let mut config = minimal();
+    merge(
+        &mut config,
+        &json!({"hooks": {
+            "prestart": [{"path": "/a"}],
+            "createRuntime": [{"path": "/b", "args": ["b", "x"], "env": ["K=v"], "timeout": 3}],
+            "poststart": [{"path": "/c"}],
+            "poststop": [{"path": "/d"}]}}),
+    );
+    let t = run(&config, CgroupVersion::V2).unwrap();
+    let paths: Vec<_> = t
+        .plan
+        .extra
+        .create_hooks
+        .iter()
+        .map(|h| h.path.clone())
+        .collect();
+    assert_eq!(paths, [PathBuf::from("/a"), PathBuf::from("/b")]);
+    assert_eq!(t.plan.extra.create_hooks[1].args, ["b", "x"]);
+    assert_eq!(t.plan.extra.create_hooks[1].timeout, Some(3));
+    assert_eq!(t.poststart[0].path, PathBuf::from("/c"));
+    assert_eq!(t.poststop[0].path, PathBuf::from("/d"));
 }
 
 #[test]

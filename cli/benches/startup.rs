@@ -1,5 +1,5 @@
 //! Start-up benchmark: `stockade run` of /bin/true in a busybox root, side by side with
-//! crun and bubblewrap on the same root, in one interleaved run, reported as ratios.
+//! `stockade oci run` and crun on the same OCI bundle and bubblewrap on the same root, in one interleaved run, reported as ratios.
 //!
 //! Run as root: `cargo bench -p stockade --bench startup [-- ROUNDS]` (default 40 rounds).
 //! Each round runs every tool once, in rotating order, so machine noise hits all alike;
@@ -61,6 +61,21 @@ mod linux {
             times: Vec::new(),
         }];
         if let Some(bundle) = crun_bundle(work.path(), &rootfs) {
+            // The same bundle, run by stockade as an OCI runtime.
+            tools.push(Tool {
+                name: "stockade oci",
+                argv: vec![
+                    stockade.display().to_string(),
+                    "oci".into(),
+                    "--root".into(),
+                    work.path().join("oci-state").display().to_string(),
+                    "run".into(),
+                    "--bundle".into(),
+                    bundle.display().to_string(),
+                    "bench".into(),
+                ],
+                times: Vec::new(),
+            });
             tools.push(Tool {
                 name: "crun",
                 argv: vec![
@@ -152,7 +167,7 @@ mod linux {
         let crun = tools.iter_mut().find(|t| t.name == "crun").map(median);
         println!("start-up of /bin/true in a busybox root, {rounds} interleaved rounds");
         println!(
-            "{:<10} {:>10} {:>10} {:>10}",
+            "{:<12} {:>10} {:>10} {:>10}",
             "tool", "median", "p90", "vs crun"
         );
         for t in tools.iter_mut() {
@@ -162,7 +177,7 @@ mod linux {
                 format!("{:.2}x", m.as_secs_f64() / c.as_secs_f64())
             });
             println!(
-                "{:<10} {:>8.2}ms {:>8.2}ms {:>10}",
+                "{:<12} {:>8.2}ms {:>8.2}ms {:>10}",
                 t.name,
                 m.as_secs_f64() * 1e3,
                 p90.as_secs_f64() * 1e3,

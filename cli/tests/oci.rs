@@ -563,12 +563,12 @@ fn refusals_name_the_key_log_as_json_and_leave_nothing() {
         "nothing recorded"
     );
 
-    // Hooks are refused, not skipped.
+    // Hooks that must run inside the container are refused, not skipped.
     let mut c = Oci::new("true");
-    c.config["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
+    c.config["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]});
     let (code, err) = c.run("hooked");
     assert_ne!(code, 0);
-    assert!(err.contains("config.json: hooks:"), "{err}");
+    assert!(err.contains("config.json: hooks.startContainer:"), "{err}");
 
     // A broken config.json points at its line and column.
     let c = Oci::new("true");
@@ -585,4 +585,51 @@ fn refusals_name_the_key_log_as_json_and_leave_nothing() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("config.json:2:"), "{err}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let mut c = Oci::new("exec sleep 100");
+    let dir = c.tmp.path().join("hooks");
+    fs::create_dir_all(&dir).unwrap();
+    let hook = |name: &str| {
+        json!({"path": "/bin/sh",
+               "args": ["sh", "-c", format!("cat > {}/{name}.json; echo $HOOKVAR > {}/{name}.env", dir.display(), dir.display())],
+               "env": ["HOOKVAR=set-by-config"], "timeout": 5})
+    };
+    c.config["hooks"] = json!({
+        "prestart": [hook("prestart")],
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+    });
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+            .unwrap()
+    };
+    c.create("hk");
+    let pid = c.state("hk")["pid"].clone();
+    for name in ["prestart", "createRuntime"] {
+        let s = read(name);
+        assert_eq!(s["status"], "creating", "{name}");
+        assert_eq!(s["pid"], pid, "{name}");
+        assert_eq!(s["id"], "hk");
+        let env = fs::read_to_string(dir.join(format!("{name}.env"))).unwrap();
+        assert_eq!(env, "set-by-config\n");
+    }
+    assert!(!dir.join("poststart.json").exists());
+    c.ok(&["start", "hk"]);
+    assert_eq!(read("poststart")["status"], "running");
+    c.ok(&["delete", "--force", "hk"]);
+    assert_eq!(read("poststop")["status"], "stopped");
+
+    // A failing createRuntime hook fails create and leaves nothing.
+    let mut c = Oci::new("true");
+    c.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 1"]}]});
+    let bundle = c.bundle();
+    let out = c.oci(&["create", "--bundle", bundle.to_str().unwrap(), "hkfail"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+    assert!(!c.oci(&["state", "hkfail"]).status.success());
 }

@@ -21,6 +21,7 @@
 
 pub mod cgroup;
 pub mod firewall;
+pub mod hooks;
 pub mod init;
 pub mod join;
 pub mod layer;

@@ -102,6 +102,9 @@ pub enum RuntimeError {
     /// A feature of the spec this backend cannot run yet.
     #[error("{0}")]
     Unsupported(String),
+    /// An OCI hook failed.
+    #[error(transparent)]
+    Hook(#[from] super::hooks::HookError),
     /// Refused because of the environment's status (portable wording, from core).
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
@@ -429,6 +432,19 @@ fn create_in(
     }
     // The process waits on `go` until its network is complete.
     net::setup(&plan.network, pid, start_time, entry)?;
+    if !plan.extra.create_hooks.is_empty() {
+        // OCI prestart/createRuntime: the namespaces exist, the process has not gone on.
+        let oci = &entry.state.spec["oci"];
+        let state = serde_json::json!({
+            "ociVersion": "1.2.0",
+            "id": entry.state.name,
+            "status": "creating",
+            "pid": pid.as_raw(),
+            "bundle": oci["bundle"],
+            "annotations": oci["annotations"],
+        });
+        super::hooks::run(&plan.extra.create_hooks, &state.to_string())?;
+    }
     let mut go = fs::File::from(spawned.go);
     go.write_all(b"G")
         .map_err(sys_err("release the environment's process"))?;

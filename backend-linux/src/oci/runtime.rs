@@ -29,6 +29,7 @@ use super::translate::{self, TranslateContext, TranslateError};
 use crate::apply::process::{CapSets, UserConfig};
 use crate::apply::runtime::{self as linux, Relay, RuntimeError};
 use crate::apply::{cgroup, join, proc};
+use crate::plan::extra::Hook;
 
 /// The runtime-spec version stockade's OCI runtime implements.
 pub const OCI_VERSION: &str = "1.2.0";
@@ -255,7 +256,12 @@ impl OciRuntime {
         };
         let annotations = annotations_of(&bundle);
         let record = serde_json::json!({
-            "oci": { "bundle": bundle, "annotations": annotations },
+            "oci": {
+                "bundle": bundle,
+                "annotations": annotations,
+                "poststart": translated.poststart,
+                "poststop": translated.poststop,
+            },
         });
         let state = State::new(id.to_string(), Some(bundle.join("config.json")), record);
         let opts = CreateOptions {
@@ -289,7 +295,23 @@ impl OciRuntime {
 
     /// `start`: lets a created container's process run its command.
     pub fn start(&self, id: &str) -> Result<(), OciRuntimeError> {
-        Ok(linux::start(&self.store, id)?)
+        linux::start(&self.store, id)?;
+        // poststart: after the command was released; a failure is reported, and the
+        // container keeps running (runtime-spec: "log a warning").
+        self.run_hooks(id, "poststart")
+    }
+
+    /// Runs the hooks recorded under `which` with the container's state on stdin.
+    fn run_hooks(&self, id: &str, which: &str) -> Result<(), OciRuntimeError> {
+        let record = self.store.peek(id)?;
+        let hooks: Vec<Hook> =
+            serde_json::from_value(record.spec["oci"][which].clone()).unwrap_or_default();
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        let state = serde_json::to_string(&self.state(id)?).unwrap_or_default();
+        crate::apply::hooks::run(&hooks, &state).map_err(RuntimeError::from)?;
+        Ok(())
     }
 
     /// `run`: create, start, wait in the foreground (signals forwarded), delete; returns
@@ -525,8 +547,20 @@ impl OciRuntime {
         if status == "paused" {
             let _ = set_frozen(&folders, false);
         }
+        let poststop: Vec<Hook> =
+            serde_json::from_value(entry.state.spec["oci"]["poststop"].clone()).unwrap_or_default();
+        let state = serde_json::to_string(&serde_json::json!({
+            "ociVersion": OCI_VERSION,
+            "id": id,
+            "status": "stopped",
+            "bundle": entry.state.spec["oci"]["bundle"],
+            "annotations": entry.state.spec["oci"]["annotations"],
+        }))
+        .unwrap_or_default();
         linux::teardown(&mut entry)?;
         entry.remove()?;
+        // poststop: after everything is removed; its failure is reported, not undone.
+        crate::apply::hooks::run(&poststop, &state).map_err(RuntimeError::from)?;
         Ok(())
     }
 

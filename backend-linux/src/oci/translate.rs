@@ -27,7 +27,7 @@ use stockade_core::spec::{NetworkMode, User};
 
 use crate::plan::caps::CapabilityPlan;
 use crate::plan::cgroup::{CgroupPlan, CgroupWrite, DevicePolicy, DeviceRule, DeviceType};
-use crate::plan::extra::{JoinNamespace, PlanExtras};
+use crate::plan::extra::{Hook, JoinNamespace, PlanExtras};
 use crate::plan::mount::{Mount, MountFlag, MountFlags, MountPlan, MountStep, DEV_NODES};
 use crate::plan::net::{NetStep, Netns, NetworkPlan};
 use crate::plan::ns::{Namespace, NamespacePlan};
@@ -80,6 +80,10 @@ pub struct Translated {
     pub plan: LinuxPlan,
     /// `process.terminal`: the process wants a terminal (from `--console-socket`).
     pub terminal: bool,
+    /// `hooks.poststart`: run by `start` once the command was released.
+    pub poststart: Vec<Hook>,
+    /// `hooks.poststop`: run by `delete` once everything is removed.
+    pub poststop: Vec<Hook>,
 }
 
 /// Translates a parsed config.json.
@@ -207,22 +211,57 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
             ));
         }
     }
+    let mut create_hooks = Vec::new();
+    let mut poststart = Vec::new();
+    let mut poststop = Vec::new();
     if let Some(hooks) = spec.hooks() {
-        let any = [
-            hooks.prestart(),
-            hooks.create_runtime(),
-            hooks.create_container(),
-            hooks.start_container(),
-            hooks.poststart(),
-            hooks.poststop(),
-        ]
-        .iter()
-        .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
-        if any {
-            return Err(refuse(
-                "hooks",
-                "hooks are not run by stockade's OCI runtime yet: remove them, or use runc",
-            ));
+        for (key, list) in [
+            ("hooks.createContainer", hooks.create_container()),
+            ("hooks.startContainer", hooks.start_container()),
+        ] {
+            if list.as_ref().is_some_and(|v| !v.is_empty()) {
+                return Err(refuse(
+                    key,
+                    "hooks that run inside the container's mount namespace are not \
+                     supported by stockade yet: use createRuntime/poststart, or runc",
+                ));
+            }
+        }
+        for (key, list, which) in [
+            ("hooks.prestart", hooks.prestart(), 0),
+            ("hooks.createRuntime", hooks.create_runtime(), 0),
+            ("hooks.poststart", hooks.poststart(), 1),
+            ("hooks.poststop", hooks.poststop(), 2),
+        ] {
+            let out = match which {
+                0 => &mut create_hooks,
+                1 => &mut poststart,
+                _ => &mut poststop,
+            };
+            for (i, h) in list.iter().flatten().enumerate() {
+                if !h.path().is_absolute() {
+                    return Err(refuse(
+                        format!("{key}[{i}].path"),
+                        "must be an absolute path",
+                    ));
+                }
+                let timeout = match h.timeout() {
+                    None => None,
+                    Some(t) if t > 0 => Some(t as u64),
+                    Some(t) => {
+                        return Err(refuse(
+                            format!("{key}[{i}].timeout"),
+                            format!("{t}: must be more than 0 seconds"),
+                        ))
+                    }
+                };
+                out.push(Hook {
+                    path: h.path().clone(),
+                    args: h.args().clone().unwrap_or_default(),
+                    env: h.env().clone().unwrap_or_default(),
+                    timeout,
+                });
+            }
         }
     }
 
@@ -243,11 +282,14 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
             sysctl,
             oom_score_adj: process.oom_score_adj(),
             umask,
+            create_hooks,
         },
     };
     Ok(Translated {
         plan,
         terminal: process.terminal().unwrap_or(false),
+        poststart,
+        poststop,
     })
 }
 

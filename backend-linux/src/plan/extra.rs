@@ -18,6 +18,22 @@ pub struct JoinNamespace {
     pub path: PathBuf,
 }
 
+/// A program the runtime runs at a point of the lifecycle (an OCI hook).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Hook {
+    /// The program, an absolute host path.
+    pub path: PathBuf,
+    /// Its argv, the first being argv[0].
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its whole environment, `NAME=value`.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Seconds before it is killed.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}
+
 /// The extra steps of a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PlanExtras {
@@ -34,6 +50,10 @@ pub struct PlanExtras {
     /// The file mode creation mask of the first process (umask(2)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub umask: Option<u32>,
+    /// Run by the creator once the process exists in its namespaces and cgroups and
+    /// before it may go on (OCI `prestart`, then `createRuntime`), with the state JSON.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub create_hooks: Vec<Hook>,
 }
 
 impl PlanExtras {
@@ -59,6 +79,12 @@ impl PlanExtras {
         }
         if let Some(mask) = self.umask {
             lines.push(format!("umask {mask:04o}"));
+        }
+        for h in &self.create_hooks {
+            lines.push(format!(
+                "run hook {} before the process goes on",
+                h.path.display()
+            ));
         }
         lines
     }
