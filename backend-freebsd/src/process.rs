@@ -111,7 +111,9 @@ impl ProcessConfig {
                 } => nofile = Some(*hard),
                 ExecStep::SetRlimit { .. }
                 | ExecStep::SetGroups { .. }
-                | ExecStep::CloseFrom { .. } => {}
+                | ExecStep::CloseFrom { .. }
+                // The runtime's stdio decides (`Stdio::Terminal`, `LogTerminal`).
+                | ExecStep::Terminal => {}
                 ExecStep::SetGid { gid: g } => gid = Some(g),
                 ExecStep::SetUid { uid: u } => uid = Some(u),
                 ExecStep::Chdir { path } => cwd = Some(path.clone()),

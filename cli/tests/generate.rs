@@ -71,5 +71,5 @@ fn schema_is_json_schema_with_every_table() {
     ] {
         assert!(v["properties"][table].is_object(), "no {table}");
     }
-    assert_eq!(v["required"], serde_json::json!(["root", "process"]));
+    assert_eq!(v["required"], serde_json::json!(["root"]));
 }

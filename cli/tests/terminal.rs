@@ -420,3 +420,34 @@ fn attach_reaches_a_detached_terminal_and_ctrl_p_ctrl_q_detaches() {
     assert_eq!(wait_exit(&mut child), 4);
     assert_eq!(term.modes(), before);
 }
+
+#[test]
+#[ignore = "needs root"]
+fn process_terminal_in_the_spec_is_run_t() {
+    assert!(is_root());
+    let env = Env::new("tty; stty size");
+    let text = std::fs::read_to_string(&env.spec).unwrap();
+    std::fs::write(
+        &env.spec,
+        text.replace("[process]\n", "[process]\nterminal = true\n"),
+    )
+    .unwrap();
+    let term = Terminal::new();
+    let before = term.modes();
+    term.resize(Size { rows: 33, cols: 99 });
+    let mut child = term.spawn(env.cmd().arg("run").arg(&env.spec));
+    term.expect("/dev/pts/0");
+    term.expect("33 99");
+    assert_eq!(wait_exit(&mut child), 0);
+    assert_eq!(term.modes(), before);
+    let (_, plan, _) = env.output(&["plan", env.spec.to_str().unwrap()]);
+    assert!(
+        plan.contains("open a pty from the environment's /dev/ptmx"),
+        "{plan}"
+    );
+    let (_, plan, _) = env.output(&["plan", "--target", "freebsd", env.spec.to_str().unwrap()]);
+    assert!(
+        plan.contains("open a pty from the jail's /dev/ptmx"),
+        "{plan}"
+    );
+}

@@ -121,6 +121,8 @@ pub enum Feature {
     User,
     /// `process.init = true`.
     Init,
+    /// `process.terminal = true` (also `run -t`, `exec -t`).
+    Terminal,
     /// `[[mount]] kind = "bind"`.
     BindMount,
     /// `[[mount]] kind = "tmpfs"`.
@@ -181,6 +183,7 @@ impl Feature {
             Feature::Hostname => "hostname",
             Feature::User => "run as a user",
             Feature::Init => "init (reaper as PID 1)",
+            Feature::Terminal => "terminal",
             Feature::BindMount => "bind mount",
             Feature::TmpfsMount => "tmpfs mount",
             Feature::ProcMount => "proc mount",
@@ -327,6 +330,9 @@ pub const FEATURES: &[Row] = &[
         exact("a minimal reaper as PID 1 that forwards signals"),
         approx("none needed",
             "a jail has no PID 1: orphans are reaped by the host's init, so no reaper runs")),
+    row(Feature::Terminal, "process.terminal",
+        exact("a pty opened from the environment's own devpts (/dev/ptmx), made controlling with setsid + TIOCSCTTY"),
+        exact("a pty opened from the jail's devfs (/dev/ptmx), made controlling with setsid + TIOCSCTTY")),
     row(Feature::BindMount, "mount.kind = \"bind\"",
         exact("bind mount (+ read-only remount)"),
         exact("nullfs (ro when readonly)")),
@@ -560,6 +566,9 @@ pub fn features_used(spec: &Spec) -> Vec<FeatureUse> {
     }
     if spec.process.init {
         add(Feature::Init, "process.init");
+    }
+    if spec.process.terminal {
+        add(Feature::Terminal, "process.terminal");
     }
     for (i, m) in spec.mounts.iter().enumerate() {
         let feature = match m.kind {

@@ -62,10 +62,6 @@ fn invalid_specs_are_rejected_by_the_schema_and_the_loader() {
         ),
         ("unknown process key", BASE.replace("command", "comand")),
         (
-            "no [process]",
-            "name = \"web\"\n[root]\nhost = true\n".into(),
-        ),
-        (
             "no [root]",
             "name = \"web\"\n[process]\ncommand = [\"/bin/sh\"]\n".into(),
         ),

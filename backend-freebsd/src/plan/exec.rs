@@ -134,6 +134,9 @@ pub enum ExecStep {
         /// The folder.
         path: PathBuf,
     },
+    /// `process.terminal`: a pty opened from the jail's /dev/ptmx, made the controlling
+    /// terminal (setsid, `TIOCSCTTY`) and stdin/stdout/stderr; its master goes to stockade.
+    Terminal,
     /// closefrom(2).
     CloseFrom {
         /// The lowest descriptor closed.
@@ -181,6 +184,9 @@ impl fmt::Display for ExecStep {
             ExecStep::SetGid { gid } => write!(f, "setgid {gid}"),
             ExecStep::SetUid { uid } => write!(f, "setuid {uid}"),
             ExecStep::Chdir { path } => write!(f, "chdir {}", path.display()),
+            ExecStep::Terminal => f.write_str(
+                "open a pty from the jail's /dev/ptmx; setsid, TIOCSCTTY, dup2 onto 0/1/2; master to stockade",
+            ),
             ExecStep::CloseFrom { fd } => write!(f, "closefrom {fd}"),
             ExecStep::Exec {
                 argv,
@@ -260,6 +266,11 @@ pub fn plan(spec: &Spec) -> Vec<ExecStep> {
         ExecStep::Chdir {
             path: p.cwd.clone(),
         },
+    ]);
+    if p.terminal {
+        steps.push(ExecStep::Terminal);
+    }
+    steps.extend([
         ExecStep::CloseFrom { fd: CLOSE_FROM },
         ExecStep::Exec {
             argv: p.command.clone(),

@@ -1067,6 +1067,7 @@ pub fn process_part(p: &Process, hostname: String) -> Result<ProcessPart, Transl
         home_from_passwd: false,
         close_fds_from: crate::plan::process::FIRST_CLOSED_FD,
         init: false,
+        terminal: p.terminal().unwrap_or(false),
         argv,
     };
     Ok((plan, capabilities, rlimits, user.umask()))

@@ -49,6 +49,9 @@ pub struct ProcessPlan {
     pub close_fds_from: u32,
     /// Run stockade's reaper as PID 1, the command as its child.
     pub init: bool,
+    /// `process.terminal`: a pty from the environment's devpts as its stdio.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub terminal: bool,
     /// The program and its arguments.
     pub argv: Vec<String>,
 }
@@ -82,6 +85,12 @@ impl ProcessPlan {
         let mut env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if self.home_from_passwd {
             env.push("HOME=<from /etc/passwd>".into());
+        }
+        if self.terminal {
+            lines.push(
+                "open a pty from the environment's /dev/ptmx (its own devpts); setsid, TIOCSCTTY, dup2 onto 0/1/2; master to stockade"
+                    .into(),
+            );
         }
         if self.init {
             lines.push("run stockade's reaper as PID 1, the command as its child".into());
@@ -119,6 +128,7 @@ pub fn plan(spec: &Spec) -> ProcessPlan {
         home_from_passwd,
         close_fds_from: FIRST_CLOSED_FD,
         init: p.init,
+        terminal: p.terminal,
         argv: p.command.clone(),
     }
 }

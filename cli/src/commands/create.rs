@@ -28,7 +28,7 @@ pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Resul
     // The output goes to the environment's log, never to our stdout: a caller capturing
     // it (`x=$(stockade create ...)`) gets the name and its end-of-file at once.
     let opts = CreateOptions {
-        stdio: if args.tty {
+        stdio: if args.tty || spec.process.terminal {
             Stdio::LogTerminal
         } else {
             Stdio::Log

@@ -41,20 +41,18 @@ pub struct Args {
 /// Runs `run`.
 pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Result<ExitCode> {
     let spec = load_spec(&args.file, args.name.as_deref(), &args.command)?;
+    // `process.terminal = true` in the spec asks for what -t asks for.
+    let tty = args.tty || spec.process.terminal;
     if args.detach {
         let opts = CreateOptions {
-            stdio: if args.tty {
-                Stdio::LogTerminal
-            } else {
-                Stdio::Log
-            },
+            stdio: if tty { Stdio::LogTerminal } else { Stdio::Log },
             start: true,
         };
         let made = rt.create_made(&spec, store, &opts)?;
         println!("{}", made.state.name);
         return Ok(ExitCode::SUCCESS);
     }
-    let exit = rt.run_with(&spec, store, Foreground { terminal: args.tty })?;
+    let exit = rt.run_with(&spec, store, Foreground { terminal: tty })?;
     if let Some(reason) = &exit.reason {
         eprintln!("stockade: {}: {reason}", spec.name);
     }

@@ -43,7 +43,7 @@ const ROOT_KEYS: &[&str] = &[
     "linux_osrelease",
 ];
 const ABIS: &[&str] = &["linux", "freebsd"];
-const PROCESS_KEYS: &[&str] = &["command", "cwd", "env", "user", "init"];
+const PROCESS_KEYS: &[&str] = &["command", "cwd", "env", "user", "init", "terminal"];
 const MOUNT_KEYS: &[&str] = &["kind", "source", "target", "readonly", "size"];
 const MOUNT_KINDS: &[&str] = &["bind", "tmpfs", "proc", "dev"];
 const LIMIT_KEYS: &[&str] = &[
@@ -285,6 +285,7 @@ impl Loader<'_, '_> {
                 env: BTreeMap::new(),
                 user: User::ROOT,
                 init: false,
+                terminal: false,
                 given: ProcessKeys::default(),
             }),
             None => {
@@ -627,6 +628,10 @@ impl Loader<'_, '_> {
             .get("init")
             .and_then(|v| self.r.boolean(v, "process.init"))
             .unwrap_or(false);
+        let terminal = t
+            .get("terminal")
+            .and_then(|v| self.r.boolean(v, "process.terminal"))
+            .unwrap_or(false);
         let given = ProcessKeys {
             command: t.contains_key("command"),
             cwd: t.contains_key("cwd"),
@@ -639,6 +644,7 @@ impl Loader<'_, '_> {
             env: env?,
             user: user?,
             init,
+            terminal,
             given,
         })
     }

@@ -167,6 +167,9 @@ pub struct Process {
     pub user: User,
     /// Run a minimal reaper as PID 1 (Linux); default false.
     pub init: bool,
+    /// Give the process a pseudo-terminal (`process.terminal`, default false): `run`
+    /// relays the caller's terminal to it, `create`/`run -d` let `attach` reach it.
+    pub terminal: bool,
     /// Which of the keys above the file set: with `root.image`, the others come from
     /// the image's config.
     #[serde(skip)]

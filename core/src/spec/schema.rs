@@ -28,8 +28,8 @@ pub struct SpecFile {
     pub hostname: Option<String>,
     /// The root file system.
     pub root: RootFile,
-    /// The process to run.
-    pub process: ProcessFile,
+    /// The process to run (optional with `root.image`, whose config gives it).
+    pub process: Option<ProcessFile>,
     /// Extra mounts, in order.
     pub mount: Option<Vec<MountFile>>,
     /// Resource limits.
@@ -81,9 +81,10 @@ pub enum AbiFile {
 #[derive(Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessFile {
-    /// argv; the first word is looked up in the root's PATH when not absolute.
+    /// argv; the first word is looked up in the root's PATH when not absolute (optional
+    /// with `root.image`: its Entrypoint and Cmd).
     #[schemars(length(min = 1))]
-    pub command: Vec<String>,
+    pub command: Option<Vec<String>>,
     /// Working directory inside the root (absolute, default `/`).
     #[schemars(regex(pattern = r"^/"))]
     pub cwd: Option<String>,
@@ -95,6 +96,8 @@ pub struct ProcessFile {
     pub user: Option<String>,
     /// Run a minimal reaper as PID 1 (Linux; default false).
     pub init: Option<bool>,
+    /// Give the process a pseudo-terminal, as `run -t` does (default false).
+    pub terminal: Option<bool>,
 }
 
 /// `[[mount]]`: one extra mount.
