@@ -146,6 +146,21 @@ pub enum StateError {
         /// The cause.
         source: io::Error,
     },
+    /// A state folder someone else could change: stockade acts on what it records, so
+    /// it must be the only writer.
+    #[error(
+        "{}: {why}: refused, a state folder must be a folder owned by uid {uid} (who runs \
+         stockade) that nobody else can write (mode 0700); remove it or pick another --root",
+        path.display()
+    )]
+    Unsafe {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+        /// Who should own it.
+        uid: u32,
+    },
     /// state.json could not be parsed.
     #[error("{}: corrupt state: {source}", path.display())]
     Corrupt {
@@ -234,8 +249,9 @@ impl StateStore {
     pub fn create(&self, state: State) -> Result<Entry, StateError> {
         check_name(&state.name).map_err(StateError::BadName)?;
         create_private_dir_all(&self.root)?;
+        check_private(&self.root)?;
         let dir = self.dir(&state.name);
-        match fs::create_dir(&dir) {
+        match private_dir_builder().create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(StateError::Exists(state.name))
@@ -260,9 +276,11 @@ impl StateStore {
         if !dir.is_dir() {
             return Err(StateError::NotFound(name.to_string()));
         }
+        check_private(&self.root)?;
+        check_private(&dir)?;
         let lock = lock_file(&dir, name, wait)?;
         let path = dir.join("state.json");
-        let text = match fs::read(&path) {
+        let text = match read_nofollow(&path) {
             Ok(t) => t,
             // A create killed before its first save leaves only the folder: treat it as an
             // empty state so `delete --force` can remove it.
@@ -290,7 +308,10 @@ impl StateStore {
     pub fn peek(&self, name: &str) -> Result<State, StateError> {
         check_name(name).map_err(StateError::BadName)?;
         let path = self.dir(name).join("state.json");
-        let text = match fs::read(&path) {
+        if self.dir(name).is_dir() {
+            check_private(&self.dir(name))?;
+        }
+        let text = match read_nofollow(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StateError::NotFound(name.to_string()))
@@ -357,7 +378,7 @@ impl Entry {
                 path: path.clone(),
                 source,
             })?;
-        let mut f = File::create(&tmp).at(&tmp)?;
+        let mut f = private_file(&tmp).at(&tmp)?;
         f.write_all(&json).at(&tmp)?;
         fs::rename(&tmp, &path).at(&path)
     }
@@ -394,20 +415,82 @@ impl Entry {
 }
 
 fn create_private_dir_all(path: &Path) -> Result<(), StateError> {
+    let mut b = private_dir_builder();
+    b.recursive(true);
+    b.create(path).at(path)
+}
+
+fn private_dir_builder() -> fs::DirBuilder {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .at(path)
+    let mut b = fs::DirBuilder::new();
+    b.mode(0o700);
+    b
+}
+
+/// Refuses a state folder that is a symlink, is not a folder, belongs to someone else or
+/// can be written by group or others.
+pub fn check_private(path: &Path) -> Result<(), StateError> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid().as_raw();
+    let meta = fs::symlink_metadata(path).at(path)?;
+    let why = if meta.file_type().is_symlink() {
+        Some("it is a symbolic link".to_string())
+    } else if !meta.is_dir() {
+        Some("it is not a folder".to_string())
+    } else if meta.uid() != uid {
+        Some(format!("it belongs to uid {}", meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "group or others may write it (mode {:o})",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(StateError::Unsafe {
+            path: path.to_path_buf(),
+            why,
+            uid,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Opens for reading without following a symlink in the last component.
+fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Creates (or truncates) a file only its owner may read, without following a symlink.
+fn private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
 }
 
 fn lock_file(dir: &Path, name: &str, wait: bool) -> Result<File, StateError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join("lock");
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(&path)
         .at(&path)?;
     if wait {
@@ -428,6 +511,52 @@ mod tests {
 
     fn state(name: &str) -> State {
         State::new(name.into(), None, serde_json::json!({"name": name}))
+    }
+
+    #[test]
+    fn state_folders_are_private_and_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::new(tmp.path().join("run"));
+        drop(store.create(state("web")).unwrap());
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.root()), 0o700);
+        assert_eq!(mode(&store.dir("web")), 0o700);
+        assert_eq!(mode(&store.dir("web").join("state.json")), 0o600);
+
+        // A folder others may write: refused, naming it and the fix.
+        fs::set_permissions(store.dir("web"), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = store.open("web", false).unwrap_err();
+        assert!(matches!(err, StateError::Unsafe { .. }), "{err}");
+        assert!(err.to_string().contains("mode 777"), "{err}");
+        assert!(store.peek("web").is_err());
+        fs::set_permissions(store.dir("web"), fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(store.open("web", false).is_ok());
+
+        // A state folder that is a symlink to one elsewhere: refused.
+        let elsewhere = tmp.path().join("elsewhere");
+        private_dir_builder().create(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, store.dir("api")).unwrap();
+        let err = store.open("api", false).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+
+        // A world-writable root (say /tmp itself as --root): refused at create.
+        let shared = tmp.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = StateStore::new(&shared).create(state("web")).unwrap_err();
+        assert!(matches!(err, StateError::Unsafe { .. }), "{err}");
+        assert!(!shared.join("web").exists());
+
+        // state.json replaced by a symlink is not followed.
+        std::os::unix::fs::symlink("/etc/hostname", store.dir("web").join("state.json.x")).unwrap();
+        fs::rename(
+            store.dir("web").join("state.json.x"),
+            store.dir("web").join("state.json"),
+        )
+        .unwrap();
+        let err = store.open("web", false).unwrap_err();
+        assert!(err.to_string().contains("state.json"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Process identity from procfs (proc(5)): a PID's start time in `/proc/PID/stat`, so that
-//! a PID recorded in state.json is never confused with a later process that reuses it.
+//! a PID recorded in state.json is never confused with a later process that reuses it; and
+//! the first process's sysctl writes, kept below `/proc/sys`.
 
 use std::fs;
 use std::io;
@@ -41,6 +42,39 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 /// recycled PID).
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
     matches!(self::start_time(pid), Ok(Some(t)) if t == start_time)
+}
+
+/// Writes a sysctl file below `/proc/sys` (CVE-2025-52881: a key is the owner's text, so
+/// `..` or a symlink must not carry the write to another procfs file such as
+/// `/proc/sysrq-trigger`): opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`
+/// from `/proc/sys`, and written only if the file is on a procfs.
+pub fn write_sysctl(path: &Path, value: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::fd::AsFd as _;
+    let rel = path
+        .strip_prefix("/proc/sys")
+        .map_err(|_| io::Error::other("the key names a file outside /proc/sys: refused"))?;
+    let base = nix::fcntl::open(
+        "/proc/sys",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let how = nix::fcntl::OpenHow::new()
+        .flags(nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC)
+        .resolve(
+            nix::fcntl::ResolveFlag::RESOLVE_BENEATH | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS,
+        );
+    let fd = nix::fcntl::openat2(base.as_fd(), rel, how).map_err(|e| {
+        if e == nix::errno::Errno::EXDEV || e == nix::errno::Errno::ELOOP {
+            io::Error::other("the key leads outside /proc/sys (.. or a symbolic link): refused")
+        } else {
+            io::Error::from(e)
+        }
+    })?;
+    if nix::sys::statfs::fstatfs(&fd)?.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(io::Error::other("not a procfs file: refused"));
+    }
+    std::fs::File::from(fd).write_all(value.as_bytes())
 }
 
 #[cfg(test)]

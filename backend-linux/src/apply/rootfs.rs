@@ -11,6 +11,21 @@
 //!
 //! Remounts (read-only, nosuid, nodev, noexec) use `mount_setattr(2)` on a fresh `O_PATH`
 //! fd of the mount, which adds attributes and never clears one the mount already has.
+//!
+//! # runc's 2025 races (CVE-2025-31133, CVE-2025-52565, CVE-2025-52881)
+//! A root folder, or a folder bound into it, may be shared with another environment whose
+//! processes change it while this one is built; paths inside it are the owner's to choose.
+//! So:
+//! - after the pivot (masks and read-only kernel paths), targets and sources are resolved
+//!   with `RESOLVE_NO_SYMLINKS`, the mask source must be the null device itself (a
+//!   character device 1:3, checked on the opened fd that is then mounted: a `/dev/null`
+//!   replaced by a symlink or a file is refused, never followed), and `/proc` must be a
+//!   real procfs root before any `/proc/self/fd/N` is used;
+//! - before the pivot, a target whose path is not below a planned proc mount must not land
+//!   on a procfs or sysfs file system (a `/dev` or `/dev/console` symlink pointing into
+//!   `/proc/sys` is refused, not followed there);
+//! - stockade writes no procfs file from inside the environment at all: the only procfs
+//!   writes are the rootless creator's id maps, on the host's `/proc`.
 
 use std::ffi::OsStr;
 use std::io;
@@ -47,6 +62,8 @@ pub fn build(plan: &MountPlan) -> Result<(), RootfsError> {
         rootfs: plan.rootfs.clone(),
         root: None,
         pivoted: false,
+        proc_targets: Vec::new(),
+        proc_checked: false,
     };
     for step in &plan.steps {
         b.step(step).map_err(|(path, source)| RootfsError::Step {
@@ -77,6 +94,10 @@ struct Builder {
     root: Option<OwnedFd>,
     /// After `PivotRoot`, targets resolve from the new `/` and sources are inside too.
     pivoted: bool,
+    /// The proc mounts made so far (targets inside the root).
+    proc_targets: Vec<PathBuf>,
+    /// `/proc` was found to be a real procfs root after the pivot.
+    proc_checked: bool,
 }
 
 impl Builder {
@@ -146,7 +167,12 @@ impl Builder {
     fn mount(&mut self, m: &Mount) -> StepResult {
         let shown = self.host_path(&m.target);
         if m.is_remount() {
-            let fd = match self.resolve(&m.target) {
+            let resolved = if self.pivoted {
+                self.resolve_strict(&m.target)
+            } else {
+                self.resolve(&m.target)
+            };
+            let fd = match resolved {
                 Ok(fd) => fd,
                 Err(e) if m.optional && e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
                 Err(e) => return Err((shown, e)),
@@ -168,6 +194,9 @@ impl Builder {
         }
 
         let bind = m.flags.contains(&MountFlag::Bind);
+        if self.pivoted {
+            return self.mount_after_pivot(m, bind, &shown);
+        }
         // What kind of mount point a missing target needs: a file only for a bind of a
         // non-folder (a device node, a regular file).
         let source_is_dir = match (&m.source, bind) {
@@ -189,20 +218,12 @@ impl Builder {
                 .at(&shown)?
         };
 
-        let mut flags = MsFlags::empty();
-        for f in &m.flags {
-            flags |= match f {
-                MountFlag::Bind => MsFlags::MS_BIND,
-                MountFlag::Recursive => MsFlags::MS_REC,
-                MountFlag::Remount => MsFlags::MS_REMOUNT,
-                MountFlag::Readonly => MsFlags::MS_RDONLY,
-                MountFlag::Nosuid => MsFlags::MS_NOSUID,
-                MountFlag::Nodev => MsFlags::MS_NODEV,
-                MountFlag::Noexec => MsFlags::MS_NOEXEC,
-                MountFlag::Strictatime => MsFlags::MS_STRICTATIME,
-                MountFlag::Noatime => MsFlags::MS_NOATIME,
-                MountFlag::Nodiratime => MsFlags::MS_NODIRATIME,
-            };
+        let flags = ms_flags(&m.flags);
+        if !self.under_proc_mount(&m.target) && m.fstype.as_deref() != Some("proc") {
+            refuse_kernel_fs(&fd, &m.target).at(&shown)?;
+        }
+        if m.fstype.as_deref() == Some("proc") {
+            self.proc_targets.push(m.target.clone());
         }
         let proc_fd = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
         nix::mount::mount(
@@ -235,7 +256,12 @@ impl Builder {
     /// `/dev/null`; an absent path needs nothing.
     fn mask(&mut self, path: &Path) -> StepResult {
         let shown = self.host_path(path);
-        let fd = match self.resolve(path) {
+        let resolved = if self.pivoted {
+            self.resolve_strict(path)
+        } else {
+            self.resolve(path)
+        };
+        let fd = match resolved {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
             Err(e) => return Err((shown, e)),
@@ -272,6 +298,105 @@ impl Builder {
         };
         m.optional = true;
         self.mount(&m)
+    }
+
+    /// True when `target` is a planned proc mount or below one (a bind over
+    /// `/proc/meminfo` is the spec's explicit choice, not a redirection).
+    fn under_proc_mount(&self, target: &Path) -> bool {
+        self.proc_targets.iter().any(|p| target.starts_with(p))
+    }
+
+    /// A mask or read-only kernel path, after the pivot: nothing is followed, the source
+    /// is opened and checked before it is mounted (see the module's CVE notes).
+    fn mount_after_pivot(&mut self, m: &Mount, bind: bool, shown: &Path) -> StepResult {
+        let fd = match self.resolve_strict(&m.target) {
+            Ok(fd) => fd,
+            Err(e) if m.optional && e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) => return Err((shown.to_path_buf(), e)),
+        };
+        // Only now: a spec without a procfs at /proc and without the optional target has
+        // nothing to mask.
+        self.check_proc().at(Path::new("/proc"))?;
+        let source_fd = match (&m.source, bind) {
+            (Some(src), true) => {
+                let src_fd = match self.resolve_strict(src) {
+                    Ok(fd) => fd,
+                    Err(e) if m.optional && e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                    Err(e) => return Err((src.clone(), e)),
+                };
+                if src == Path::new("/dev/null") {
+                    check_null_device(&src_fd).at(src)?;
+                }
+                Some(src_fd)
+            }
+            _ => None,
+        };
+        let source = match &source_fd {
+            Some(fd) => Some(PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))),
+            None => m.source.clone(),
+        };
+        let target = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        let flags = ms_flags(&m.flags);
+        nix::mount::mount(
+            source.as_deref(),
+            &target,
+            m.fstype.as_deref(),
+            flags,
+            m.data.as_deref(),
+        )
+        .at(shown)?;
+        let attrs = attr_bits(&m.flags);
+        if bind && attrs != 0 {
+            let top = self.resolve_strict(&m.target).at(shown)?;
+            sys::mount_setattr(top.as_fd(), m.flags.contains(&MountFlag::Recursive), attrs)
+                .at(shown)?;
+        }
+        Ok(())
+    }
+
+    /// After the pivot `/proc/self/fd/N` names the fds stockade mounts from and onto: it
+    /// must be the kernel's, so `/proc` must be a procfs root reached without a symlink.
+    /// A mount point cannot be renamed or removed, so the check holds once made.
+    fn check_proc(&mut self) -> io::Result<()> {
+        if self.proc_checked {
+            return Ok(());
+        }
+        let fd = self.resolve_strict(Path::new("/proc"))?;
+        let fs = nix::sys::statfs::fstatfs(&fd)?;
+        let st = nix::sys::stat::fstat(fd.as_fd())?;
+        if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC || st.st_ino != 1 {
+            return Err(io::Error::other(
+                "is not the root of a proc file system: refusing to mask kernel paths through \
+                 it (a spec that replaces /proc must not also rely on its masks)",
+            ));
+        }
+        self.proc_checked = true;
+        Ok(())
+    }
+
+    /// Opens `target` inside the root following no symlink at all (`RESOLVE_NO_SYMLINKS`).
+    fn resolve_strict(&mut self, target: &Path) -> io::Result<OwnedFd> {
+        let rel = relative(target);
+        let root = self.root_fd().map_err(|(_, e)| e)?;
+        let rel: &Path = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &rel
+        };
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        nix::fcntl::openat2(root.as_fd(), rel, how).map_err(|e| {
+            if e == nix::errno::Errno::ELOOP {
+                io::Error::other(format!(
+                    "{} is or passes through a symbolic link: refused (only the real path \
+                     is used for masks and read-only kernel paths)",
+                    target.display()
+                ))
+            } else {
+                e.into()
+            }
+        })
     }
 
     fn symlink(&mut self, path: &Path, to: &Path) -> StepResult {
@@ -346,6 +471,48 @@ pub(crate) fn openat2_in(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
     nix::fcntl::openat2(root.as_fd(), rel, how).map_err(io::Error::from)
 }
 
+/// The null device's numbers (devices.txt: 1 char 3).
+const NULL_DEVICE: (u64, u64) = (1, 3);
+
+/// CVE-2025-31133: the mask source must be the null device itself, checked on the fd that
+/// is mounted.
+fn check_null_device(fd: &OwnedFd) -> io::Result<()> {
+    let st = nix::sys::stat::fstat(fd.as_fd())?;
+    let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    let numbers = (
+        nix::sys::stat::major(st.st_rdev),
+        nix::sys::stat::minor(st.st_rdev),
+    );
+    if !is_char || numbers != NULL_DEVICE {
+        return Err(io::Error::other(
+            "is not the null device (character device 1:3): refusing to mask kernel paths \
+             with it",
+        ));
+    }
+    Ok(())
+}
+
+/// CVE-2025-52565: a mount whose target was not asked for below a proc mount must not land
+/// on a procfs or sysfs file (a symlink planted at `/dev` or `/dev/console` pointing into
+/// `/proc/sys` would otherwise carry it there).
+fn refuse_kernel_fs(fd: &OwnedFd, target: &Path) -> io::Result<()> {
+    use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    let kind = nix::sys::statfs::fstatfs(fd)?.filesystem_type();
+    if kind == PROC_SUPER_MAGIC || kind == SYSFS_MAGIC {
+        return Err(io::Error::other(format!(
+            "resolves into a kernel file system ({}) although {} is not below a proc mount: \
+             refused (a symbolic link in the root redirects it)",
+            if kind == PROC_SUPER_MAGIC {
+                "procfs"
+            } else {
+                "sysfs"
+            },
+            target.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Reopens an `O_PATH` folder fd as a real directory fd (for `*at` calls that create).
 fn reopen_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
     nix::fcntl::openat(
@@ -355,6 +522,24 @@ fn reopen_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
         Mode::empty(),
     )
     .map_err(io::Error::from)
+}
+
+/// The `mount(2)` flags of a step.
+fn ms_flags(flags: &crate::plan::mount::MountFlags) -> MsFlags {
+    flags.iter().fold(MsFlags::empty(), |acc, f| {
+        acc | match f {
+            MountFlag::Bind => MsFlags::MS_BIND,
+            MountFlag::Recursive => MsFlags::MS_REC,
+            MountFlag::Remount => MsFlags::MS_REMOUNT,
+            MountFlag::Readonly => MsFlags::MS_RDONLY,
+            MountFlag::Nosuid => MsFlags::MS_NOSUID,
+            MountFlag::Nodev => MsFlags::MS_NODEV,
+            MountFlag::Noexec => MsFlags::MS_NOEXEC,
+            MountFlag::Strictatime => MsFlags::MS_STRICTATIME,
+            MountFlag::Noatime => MsFlags::MS_NOATIME,
+            MountFlag::Nodiratime => MsFlags::MS_NODIRATIME,
+        }
+    })
 }
 
 /// The `mount_setattr` bits among a mount's flags.

@@ -303,7 +303,18 @@ fn create_in(
         what: "serialise process.json".into(),
         source: io::Error::other(e),
     })?;
-    fs::write(&cfg_path, json).map_err(sys_err(format!("{}", cfg_path.display())))?;
+    {
+        // Like everything in the state folder: the owner's alone, and never through a link.
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&cfg_path)
+            .and_then(|mut f| f.write_all(&json))
+            .map_err(sys_err(format!("{}", cfg_path.display())))?;
+    }
     if let Some(firewall) = &plan.network.firewall {
         super::firewall::setup(firewall, entry)?;
     }

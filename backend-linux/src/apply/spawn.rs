@@ -502,7 +502,7 @@ fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>)
     // which shows this process's namespaces, before the new root hides or freezes it.
     for (key, value) in &plan.extra.sysctl {
         let path = crate::plan::extra::sysctl_path(key);
-        fs::write(&path, value)
+        super::proc::write_sysctl(&path, value)
             .map_err(|e| format!("linux.sysctl {key} ({}): {e}", path.display()))?;
     }
     rootfs::build(&plan.mounts).map_err(|e| e.to_string())?;
