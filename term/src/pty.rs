@@ -37,6 +37,20 @@ pub fn open() -> io::Result<Pty> {
     Ok(Pty { master, slave })
 }
 
+/// [`open`], with the window size of this process's stdin when that is a terminal (the
+/// caller's, inherited by the environment's process): the command sees the right size
+/// from its first instruction, before any relay forwards one.
+pub fn open_sized_like_stdin() -> io::Result<Pty> {
+    let pty = open()?;
+    let stdin = io::stdin();
+    if is_terminal(stdin.as_fd()) {
+        if let Ok(s) = size(stdin.as_fd()) {
+            set_size(&pty.master, s)?;
+        }
+    }
+    Ok(pty)
+}
+
 fn open_slave(name: &CStr) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(
         name,

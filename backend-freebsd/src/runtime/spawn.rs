@@ -357,7 +357,7 @@ fn child(cfg: &ProcessConfig, jid: Jid, fds: ChildFds) -> ! {
     if let Some(sock) = &fds.terminal {
         // Inside the jail, as the user: the jail's devfs (ruleset 4) shows ptmx and pts,
         // and the terminal belongs to the user who opened it.
-        let pty = match stockade_term::pty::open() {
+        let pty = match stockade_term::pty::open_sized_like_stdin() {
             Ok(p) => p,
             Err(e) => fail(&fds.ready, "open a terminal from the jail's /dev/ptmx", e),
         };

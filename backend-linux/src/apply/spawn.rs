@@ -548,7 +548,7 @@ fn prepare_after_go(setup: &ChildSetup<'_>, ids: process::Ids) -> Result<(), Str
 /// this process's controlling terminal and standard streams, owned by the user the
 /// command runs as (as a login gives a user their terminal).
 pub fn take_terminal(sock: std::os::fd::BorrowedFd<'_>, owner: process::Ids) -> Result<(), String> {
-    let pty = stockade_term::pty::open().map_err(|e| {
+    let pty = stockade_term::pty::open_sized_like_stdin().map_err(|e| {
         format!(
             "open a terminal from the environment's /dev/ptmx: {e} \
              (a terminal needs /dev in the environment: root.host, or a kind = \"dev\" mount)"
