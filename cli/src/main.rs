@@ -8,6 +8,7 @@ mod commands;
 mod exit;
 mod host;
 mod oci;
+mod progress;
 
 use std::process::ExitCode;
 

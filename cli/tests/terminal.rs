@@ -451,3 +451,27 @@ fn process_terminal_in_the_spec_is_run_t() {
         "{plan}"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn slow_steps_show_a_progress_line_on_a_terminal_only() {
+    assert!(is_root());
+    // PID 1 without a handler ignores SIGTERM: stop waits out its grace time.
+    let env = Env::new("exec sleep 1000");
+    let (code, _, err) = env.output(&["run", "-d", "--name", "t", env.spec.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let term = Terminal::new();
+    let mut child = term.spawn(env.cmd().args(["stop", "--time", "2", "t"]));
+    assert_eq!(wait_exit(&mut child), 0);
+    term.expect("stockade: stopping t (SIGKILL after 2s)... 1s");
+    // Erased at the end, so the prompt that follows starts on a clean line.
+    term.expect("\r\x1b[K");
+    let (code, _, err) = env.output(&["run", "-d", "--name", "d", env.spec.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = env.output(&["stop", "--time", "2", "d"]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (0, "", ""),
+        "silent on a pipe"
+    );
+}

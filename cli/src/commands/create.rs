@@ -35,7 +35,8 @@ pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Resul
         },
         start: false,
     };
-    let made = rt.create_made(&spec, store, &opts)?;
+    let what = format!("creating {}", spec.name);
+    let made = crate::progress::while_running(&what, || rt.create_made(&spec, store, &opts))?;
     println!("{}", made.state.name);
     Ok(ExitCode::SUCCESS)
 }

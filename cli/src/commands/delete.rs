@@ -17,6 +17,7 @@ pub struct Args {
 
 /// Runs `delete`.
 pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Result<ExitCode> {
-    rt.delete(store, &args.name, args.force)?;
+    let what = format!("deleting {}", args.name);
+    crate::progress::while_running(&what, || rt.delete(store, &args.name, args.force))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -48,7 +48,8 @@ pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Resul
             stdio: if tty { Stdio::LogTerminal } else { Stdio::Log },
             start: true,
         };
-        let made = rt.create_made(&spec, store, &opts)?;
+        let what = format!("creating {}", spec.name);
+        let made = crate::progress::while_running(&what, || rt.create_made(&spec, store, &opts))?;
         println!("{}", made.state.name);
         return Ok(ExitCode::SUCCESS);
     }

@@ -20,6 +20,7 @@ pub struct Args {
 pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Result<ExitCode> {
     let grace = Duration::try_from_secs_f64(args.time)
         .map_err(|_| anyhow::anyhow!("--time: {} is not a number of seconds", args.time))?;
-    rt.stop(store, &args.name, grace)?;
+    let what = format!("stopping {} (SIGKILL after {}s)", args.name, args.time);
+    crate::progress::while_running(&what, || rt.stop(store, &args.name, grace))?;
     Ok(ExitCode::SUCCESS)
 }
