@@ -383,3 +383,59 @@ fn twenty_environments_with_published_ports_then_deleted_leave_the_ruleset_as_it
     }
     assert_eq!(ruleset(), before, "20 environments left rules behind");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn the_environment_gets_its_own_resolv_conf() {
+    let w = World::new();
+    fs::create_dir_all(w.root.join("etc")).unwrap();
+    fs::write(w.root.join("etc/resolv.conf"), "nameserver 127.0.0.53\n").unwrap();
+    let script = "cat /etc/resolv.conf > /out/resolv; echo x 2> /out/err > /etc/resolv.conf; echo $? > /out/rc";
+    let spec = w.spec(
+        "nat-dns",
+        script,
+        &private(
+            "10.213.106.2/30",
+            "dns = [\"192.0.2.53\", \"2001:db8::53\"]\nsearch = [\"example.org\"]\n",
+        ),
+    );
+    let exit = w.backend.run(&spec, &w.store).unwrap();
+    assert_eq!(exit.code, 0, "{exit:?}");
+    assert_eq!(
+        w.read("resolv"),
+        "# written by stockade (network.dns, network.search)\n\
+         nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch example.org"
+    );
+    assert_ne!(w.read("rc"), "0", "the environment changed its resolv.conf");
+    // The root's own file is untouched.
+    assert_eq!(
+        fs::read_to_string(w.root.join("etc/resolv.conf")).unwrap(),
+        "nameserver 127.0.0.53\n"
+    );
+
+    // By default: the host's name servers, without a loopback stub.
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap();
+    let expected: Vec<String> = host
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.parse::<Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback()))
+        .take(3)
+        .collect();
+    let spec = w.spec(
+        "nat-dns-default",
+        "cat /etc/resolv.conf > /out/resolv2",
+        &private("10.213.107.2/30", ""),
+    );
+    w.backend.run(&spec, &w.store).unwrap();
+    let inside: Vec<String> = w
+        .read("resolv2")
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver "))
+        .map(str::to_string)
+        .collect();
+    if !expected.is_empty() {
+        assert_eq!(inside, expected, "host: {host}");
+    }
+    assert!(!inside.iter().any(|s| s.starts_with("127.")), "{inside:?}");
+}

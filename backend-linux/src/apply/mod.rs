@@ -29,6 +29,7 @@ pub mod net;
 pub mod nft;
 pub mod proc;
 pub mod process;
+pub mod resolv;
 pub mod rlimit;
 pub mod rootfs;
 pub mod runtime;

@@ -315,6 +315,9 @@ fn create_in(
             .and_then(|mut f| f.write_all(&json))
             .map_err(sys_err(format!("{}", cfg_path.display())))?;
     }
+    if let Some(resolver) = &plan.network.resolver {
+        super::resolv::write(resolver, &dir).map_err(sys_err("write resolv.conf"))?;
+    }
     if let Some(firewall) = &plan.network.firewall {
         super::firewall::setup(firewall, entry)?;
     }

@@ -144,6 +144,7 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
                 ifname: "lo".into(),
             }],
             firewall: None,
+            resolver: None,
         }
     } else {
         // The host's, or a namespace someone else wired (podman's netavark, CNI).
@@ -151,6 +152,7 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
             mode: NetworkMode::Host,
             steps: Vec::new(),
             firewall: None,
+            resolver: None,
         }
     };
 

@@ -582,6 +582,9 @@ impl MountPlan {
     }
 }
 
+/// Where the environment's resolver configuration is mounted (`private` networks).
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
 /// Plans the mounts of a spec. `host_dirs` is what `root.host` offers (unused otherwise).
 pub fn plan(
     spec: &Spec,
@@ -694,6 +697,23 @@ pub fn plan(
             }
             MountKind::Dev => dev(&mut steps, target, m.readonly),
         }
+    }
+
+    if spec.network.mode == stockade_core::spec::NetworkMode::Private {
+        // The environment's own resolver configuration (`network.dns`), written by apply
+        // into the state folder; skipped when the root has no /etc/resolv.conf to cover.
+        let target = Path::new(RESOLV_CONF);
+        mount(
+            &mut steps,
+            Mount::bind(ctx.state_dir.join("resolv.conf"), target, false).optional(),
+        );
+        let attrs = [
+            MountFlag::Readonly,
+            MountFlag::Nosuid,
+            MountFlag::Nodev,
+            MountFlag::Noexec,
+        ];
+        mount(&mut steps, Mount::remount(target, false, &attrs).optional());
     }
 
     if spec.root.readonly {

@@ -169,6 +169,98 @@ pub struct NetworkPlan {
     pub steps: Vec<NetStep>,
     /// NAT and published ports (`private` only, unless it needs neither).
     pub firewall: Option<FirewallPlan>,
+    /// The environment's resolv.conf (`private` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<Resolver>,
+}
+
+/// What goes in the environment's own resolv.conf(5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolver {
+    /// `network.dns`; `None`: the host's name servers the environment can reach, chosen
+    /// when it is made.
+    pub nameservers: Option<Vec<IpAddr>>,
+    /// `network.search`.
+    pub search: Vec<String>,
+    /// The environment's address is IPv6 (IPv4 name servers are out of its reach, and
+    /// the reverse).
+    pub ipv6: bool,
+    /// Its traffic is masqueraded beyond the host; without it only the host's own
+    /// addresses are reachable.
+    pub nat: bool,
+}
+
+impl Resolver {
+    /// The plan's line.
+    pub fn describe(&self) -> String {
+        let servers = match &self.nameservers {
+            Some(list) if list.is_empty() => "no name server".to_string(),
+            Some(list) => list
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => "the host's name servers it can reach (never a loopback stub)".into(),
+        };
+        let mut line = format!("[host] write resolv.conf (mounted on /etc/resolv.conf): {servers}");
+        if !self.search.is_empty() {
+            line.push_str(&format!("; search {}", self.search.join(" ")));
+        }
+        line
+    }
+
+    /// The file's text, given the host's resolv.conf texts (`/etc/resolv.conf`, then
+    /// systemd-resolved's upstream list, whose servers count when the first holds only
+    /// its loopback stub) and a test of the host's own addresses.
+    pub fn render(
+        &self,
+        host_files: &[String],
+        is_host_address: &dyn Fn(IpAddr) -> bool,
+    ) -> String {
+        let servers: Vec<IpAddr> = match &self.nameservers {
+            Some(list) => list.clone(),
+            None => {
+                let reachable = |ip: &IpAddr| {
+                    !ip.is_loopback()
+                        && ip.is_ipv6() == self.ipv6
+                        && (self.nat || is_host_address(*ip))
+                };
+                host_files
+                    .iter()
+                    .map(|text| {
+                        nameservers(text)
+                            .into_iter()
+                            .filter(reachable)
+                            .collect::<Vec<_>>()
+                    })
+                    .find(|list| !list.is_empty())
+                    .unwrap_or_default()
+            }
+        };
+        let mut out = String::from("# written by stockade (network.dns, network.search)\n");
+        for ip in servers.iter().take(3) {
+            out.push_str(&format!("nameserver {ip}\n"));
+        }
+        if !self.search.is_empty() {
+            out.push_str(&format!("search {}\n", self.search.join(" ")));
+        }
+        out
+    }
+}
+
+/// The `nameserver` addresses of a resolv.conf text.
+fn nameservers(text: &str) -> Vec<IpAddr> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| {
+            rest.split_whitespace()
+                .next()?
+                .split('%')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
 }
 
 impl NetworkPlan {
@@ -230,6 +322,12 @@ pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> 
         ifname: "lo".into(),
     };
     let mut firewall = None;
+    let resolver = (net.mode == NetworkMode::Private).then(|| Resolver {
+        nameservers: net.dns.clone(),
+        search: net.search.clone(),
+        ipv6: net.address.is_some_and(|a| a.addr().is_ipv6()),
+        nat: net.nat,
+    });
     let steps = match net.mode {
         NetworkMode::Host => Vec::new(),
         NetworkMode::None => vec![lo_up],
@@ -287,6 +385,7 @@ pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> 
         mode: net.mode,
         steps,
         firewall,
+        resolver,
     })
 }
 
@@ -366,6 +465,48 @@ mod tests {
             plan(&s).unwrap_err(),
             NetPlanError::GatewayFamily { .. }
         ));
+    }
+
+    #[test]
+    fn resolv_conf_takes_the_hosts_reachable_servers_or_the_specs() {
+        let r = |extra: &str| {
+            plan(&spec(&format!(
+                "[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\n{extra}"
+            )))
+            .unwrap()
+            .resolver
+            .unwrap()
+        };
+        let stub = "nameserver 127.0.0.53\noptions edns0\n".to_string();
+        let upstream =
+            "nameserver 192.0.2.53\nnameserver fd00::53\nnameserver 198.51.100.53\n".to_string();
+        let local = |ip: IpAddr| ip == "192.0.2.53".parse::<IpAddr>().unwrap();
+        assert_eq!(
+            r("").render(&[stub.clone(), upstream.clone()], &local),
+            "# written by stockade (network.dns, network.search)\n\
+             nameserver 192.0.2.53\nnameserver 198.51.100.53\n"
+        );
+        // Without NAT only the host's own addresses answer.
+        assert_eq!(
+            r("nat = false\n").render(std::slice::from_ref(&upstream), &local),
+            "# written by stockade (network.dns, network.search)\nnameserver 192.0.2.53\n"
+        );
+        // Only the loopback stub: no name server at all.
+        assert_eq!(
+            r("").render(std::slice::from_ref(&stub), &local),
+            "# written by stockade (network.dns, network.search)\n"
+        );
+        let chosen = r("dns = [\"1.1.1.1\"]\nsearch = [\"example.org\", \"lan\"]\n");
+        assert_eq!(
+            chosen.render(&[upstream], &local),
+            "# written by stockade (network.dns, network.search)\n\
+             nameserver 1.1.1.1\nsearch example.org lan\n"
+        );
+        assert_eq!(
+            chosen.describe(),
+            "[host] write resolv.conf (mounted on /etc/resolv.conf): 1.1.1.1; search example.org lan"
+        );
+        assert_eq!(plan(&spec("")).unwrap().resolver, None);
     }
 
     #[test]
