@@ -42,6 +42,10 @@ pub enum Command {
     Lifecycle(Lifecycle),
     /// List what a copy-on-write environment changed relative to its base.
     Diff(commands::diff::Args),
+    /// Save a running environment to a folder with CRIU (Linux).
+    Checkpoint(commands::checkpoint::Args),
+    /// Bring a checkpoint back as a running environment (Linux).
+    Restore(commands::restore::Args),
     /// Manage the local image store: import, list, inspect, rm, prune, export.
     Image(commands::image::Args),
     /// Store a root.image environment's changes as a new image.

@@ -159,6 +159,8 @@ pub enum Feature {
     LinuxRoot,
     /// `root.abi = "freebsd"`: a FreeBSD userland.
     FreebsdRoot,
+    /// `stockade checkpoint` / `stockade restore` (a command, not a spec key).
+    Checkpoint,
     /// `privileges.seccomp = "default"` (implicit).
     SyscallFilter,
     /// `privileges.seccomp = "unconfined"`.
@@ -202,6 +204,7 @@ impl Feature {
             Feature::VisibleLimits => "limits visible inside",
             Feature::LinuxRoot => "Linux userland",
             Feature::FreebsdRoot => "FreeBSD userland",
+            Feature::Checkpoint => "checkpoint / restore",
             Feature::SyscallFilter => "syscall filter",
             Feature::SyscallFilterOff => "syscall filter off",
             Feature::Privilege(p) => return format!("privilege {}", p.name()),
@@ -402,6 +405,10 @@ pub const FEATURES: &[Row] = &[
     row(Feature::FreebsdRoot, "root.abi = \"freebsd\"",
         Mechanism { how: "-", support: Support::Unsupported("Linux has no FreeBSD ABI: FreeBSD binaries cannot run on a Linux kernel") },
         exact("native")),
+    row(Feature::Checkpoint, "(stockade checkpoint / restore)",
+        approx("CRIU over its RPC (criu swrk): processes, memory, descriptors, mounts (binds as external mounts) and cgroup limits",
+            "needs criu installed and working on the running kernel (`criu check`); a private network's host link and published ports are not carried, and restore under a new name needs the old one gone"),
+        Mechanism { how: "-", support: Support::Unsupported("FreeBSD has no facility to save and restore a running process tree (CRIU is Linux-only)") }),
     row(Feature::SyscallFilter, "privileges.seccomp = \"default\"",
         exact("seccomp filter denying Docker's default-denied syscalls"),
         approx("none",

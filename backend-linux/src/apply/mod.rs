@@ -16,10 +16,12 @@
 //! - [`join`]: `exec` into a running environment;
 //! - [`userns`]: rootless mode's host side (id maps, delegated cgroups);
 //! - [`top`]: the environment's processes as the host sees them;
+//! - [`checkpoint`]: checkpoint and restore through CRIU's RPC;
 //! - [`visible`]: the limits shown inside (`limits.visible`): /proc files, affinity;
 //! - [`runtime`]: the lifecycle over the state store.
 
 pub mod cgroup;
+pub mod checkpoint;
 pub mod firewall;
 pub mod hooks;
 pub mod init;

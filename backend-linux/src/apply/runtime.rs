@@ -82,6 +82,9 @@ pub enum RuntimeError {
     /// NAT and published ports.
     #[error(transparent)]
     Firewall(#[from] super::firewall::FirewallError),
+    /// Checkpoint and restore (CRIU).
+    #[error(transparent)]
+    Checkpoint(#[from] super::checkpoint::CheckpointError),
     /// The limits shown inside (`limits.visible`).
     #[error(transparent)]
     Visible(#[from] super::visible::VisibleError),
@@ -216,7 +219,7 @@ pub struct Created {
 }
 
 /// Plans with this host's cgroup version.
-fn plan_for(
+pub(crate) fn plan_for(
     backend: &LinuxBackend,
     spec: &Spec,
     store: &StateStore,

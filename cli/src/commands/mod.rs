@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod check;
+pub mod checkpoint;
 pub mod commit;
 pub mod console;
 pub mod create;
@@ -16,6 +17,7 @@ pub mod kill;
 pub mod list;
 pub mod logs;
 pub mod plan;
+pub mod restore;
 pub mod run;
 pub mod start;
 pub mod state;
@@ -49,6 +51,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Diff(args) => diff::run(&args, &store),
+        Command::Checkpoint(args) => checkpoint::run(&args, &store),
+        Command::Restore(args) => restore::run(&args, &store),
         Command::Image(args) => image::run(&args, &image_store(&cli.store), &store),
         Command::Commit(args) => commit::run(&args, &image_store(&cli.store), &store),
         Command::Portability => {
