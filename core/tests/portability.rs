@@ -35,7 +35,7 @@ fn every_feature_has_exactly_one_row() {
             }
         }
     }
-    assert_eq!(seen.len(), 33);
+    assert_eq!(seen.len(), 34);
 }
 
 #[test]
