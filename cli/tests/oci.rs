@@ -427,7 +427,8 @@ fn console_socket_receives_the_terminal_master() {
 fn rlimits_capabilities_user_oom_score_and_umask() {
     let mut c = Oci::new(
         "ulimit -n > /out/nofile; grep -E 'CapBnd|CapEff' /proc/self/status > /out/caps; \
-         id > /out/id; cat /proc/self/oom_score_adj > /out/oom; umask > /out/umask",
+         id > /out/id; cat /proc/self/oom_score_adj > /out/oom; umask > /out/umask; \
+         grep SigIgn /proc/self/status > /out/sigign",
     );
     c.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 555, "hard": 555}]);
     c.config["process"]["capabilities"] = json!({
@@ -447,6 +448,10 @@ fn rlimits_capabilities_user_oom_score_and_umask() {
     assert_eq!(c.out("id"), "uid=1000 gid=1000 groups=7,8\n");
     assert_eq!(c.out("oom"), "321\n");
     assert_eq!(c.out("umask"), "0077\n");
+    // SIGPIPE (13) is not left ignored by stockade's own runtime.
+    let ign = c.out("sigign");
+    let mask = u64::from_str_radix(ign.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_eq!(mask & (1 << 12), 0, "{ign}");
 }
 
 #[test]

@@ -471,6 +471,9 @@ fn exec_inner(cfg: &ProcessConfig, argv: &[String], env: &[(String, String)]) ->
             .map(|d| Path::new(d).join(program))
             .collect()
     };
+    if let Err(e) = sys::default_sigpipe() {
+        return (EXIT_STOCKADE, format!("SIGPIPE: {e}"));
+    }
     if let Err(e) = sys::close_range_cloexec(3) {
         return (EXIT_STOCKADE, format!("close_range: {e}"));
     }

@@ -198,6 +198,22 @@ pub fn unrelay_signals(slot: usize) {
     }
 }
 
+/// Restores `SIGPIPE` to its default action. Rust's runtime ignores it in stockade, and
+/// an ignored signal stays ignored across execve(2): without this every command in an
+/// environment would get EPIPE instead of dying quietly (`yes | head`).
+pub fn default_sigpipe() -> io::Result<()> {
+    // SAFETY: SIG_DFL installs no handler, so no code runs in signal context; the call
+    // only changes this process's disposition of SIGPIPE.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    }
+    .map(drop)
+    .map_err(io::Error::from)
+}
+
 /// `MOUNT_ATTR_*` bits of `mount_setattr(2)` (linux/mount.h; not in the libc crate).
 pub mod mount_attr {
     /// Read-only.
