@@ -222,7 +222,9 @@ impl Builder {
         if !self.under_proc_mount(&m.target) && m.fstype.as_deref() != Some("proc") {
             refuse_kernel_fs(&fd, &m.target).at(&shown)?;
         }
-        if m.fstype.as_deref() == Some("proc") {
+        if matches!(m.fstype.as_deref(), Some("proc") | Some("sysfs")) {
+            // Targets asked for below it (an OCI config's /sys/fs/cgroup on its /sys)
+            // are meant to be on a kernel file system.
             self.proc_targets.push(m.target.clone());
         }
         let proc_fd = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
