@@ -445,3 +445,38 @@ fn probe_elsewhere_says_it_is_not_freebsd() {
     let err = FreebsdBackend.probe().expect_err("not FreeBSD");
     assert!(err.to_string().contains("not running on FreeBSD"), "{err}");
 }
+
+#[test]
+fn a_private_network_with_nat_and_a_published_port_plans_its_pf_anchor() {
+    // The spec of the Linux root test (backend-linux/tests/nat.rs): NAT on, 18080 -> 80.
+    let p = plan(
+        "name = \"web\"\n[root]\npath = \"/jails/web\"\n[process]\ncommand = [\"/bin/sh\"]\n\
+         [network]\nmode = \"private\"\naddress = \"10.213.104.2/30\"\npublish = [\"18080:80\"]\n",
+    );
+    let pf = p.pf.as_ref().expect("a pf anchor");
+    assert_eq!(pf.anchor, "stockade/web");
+    assert_eq!(
+        pf.rules,
+        [
+            "nat on $ext_if inet from 10.213.104.2 to any -> ($ext_if:0)",
+            "rdr pass on $ext_if inet proto tcp from any to ($ext_if) port 18080 -> 10.213.104.2 port 80",
+        ]
+    );
+    let text = p.to_string();
+    assert!(
+        text.contains(
+            "\npf (anchor stockade/web):\n  pfctl -a stockade/web -D ext_if=<the default route's interface> -f - <<\n      nat on $ext_if inet from 10.213.104.2 to any -> ($ext_if:0)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  sysctl net.inet.ip.forwarding=1\n"),
+        "{text}"
+    );
+    // A private network without NAT or ports has no anchor.
+    let p = plan(
+        "name = \"web\"\n[root]\npath = \"/jails/web\"\n[process]\ncommand = [\"/bin/sh\"]\n\
+         [network]\nmode = \"private\"\naddress = \"10.213.104.2/30\"\nnat = false\n",
+    );
+    assert_eq!(p.pf, None);
+}

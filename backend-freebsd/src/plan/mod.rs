@@ -19,6 +19,7 @@ pub mod jail;
 pub mod layer;
 pub mod mount;
 pub mod net;
+pub mod pf;
 pub mod rctl;
 pub mod undo;
 
@@ -68,6 +69,9 @@ pub struct FreebsdPlan {
     pub cpuset: Option<CpuSet>,
     /// Network steps after the jail exists, in order.
     pub network: Vec<NetStep>,
+    /// NAT and published ports: pf rules in the anchor `stockade/NAME`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pf: Option<pf::PfPlan>,
     /// Steps that start the process, in order.
     pub exec: Vec<ExecStep>,
     /// Where FreeBSD behaves differently from Linux for this spec (from the core
@@ -231,6 +235,15 @@ pub fn plan_with(
         }
     }
     let network = net::plan(&spec.name, &spec.network)?;
+    let pf = pf::plan(spec);
+    if pf.is_some() {
+        notes.push(Note {
+            key: "network.nat, network.publish".into(),
+            text: "planned as pf anchor rules; this build's FreeBSD apply does not load them \
+                   yet: load them with the pfctl line of the plan (pf.conf needs the \
+                   stockade/* anchors, see docs/freebsd.md)",
+        });
+    }
     Ok(FreebsdPlan {
         name: spec.name.clone(),
         mounts: mount::plan_abi(spec, &jail_path, copy_on_write.as_ref(), linux.is_some()),
@@ -240,6 +253,7 @@ pub fn plan_with(
         rctl: rctl::rules(&spec.name, &spec.limits),
         cpuset: jail_cpuset(spec),
         network,
+        pf,
         exec: exec::plan(spec),
         notes,
         jail_path,
@@ -344,6 +358,12 @@ impl fmt::Display for FreebsdPlan {
         }
         writeln!(f, "\nnetwork:")?;
         numbered(f, &self.network)?;
+        if let Some(pf) = &self.pf {
+            writeln!(f, "\npf (anchor {}):", pf.anchor)?;
+            for line in pf.to_string().lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
         writeln!(f, "\nexec (in a child):")?;
         numbered(f, &self.exec)?;
         writeln!(f, "\nundo (delete):")?;
