@@ -60,6 +60,29 @@ mod linux {
             ],
             times: Vec::new(),
         }];
+        // The same environment with a private network (veth pair, NAT chains in table
+        // inet stockade, resolv.conf), next to the default `mode = "none"` above.
+        let private = work.path().join("bench-private.toml");
+        fs::write(
+            &private,
+            format!(
+                "name = \"bench-net\"\n[root]\npath = \"{}\"\nreadonly = true\n[process]\ncommand = [\"/bin/true\"]\n\
+                 [network]\nmode = \"private\"\naddress = \"10.213.250.2/30\"\n",
+                rootfs.display()
+            ),
+        )
+        .expect("write spec");
+        tools.push(Tool {
+            name: "stockade private net",
+            argv: vec![
+                stockade.display().to_string(),
+                "--root".into(),
+                state.display().to_string(),
+                "run".into(),
+                private.display().to_string(),
+            ],
+            times: Vec::new(),
+        });
         if let Some(bundle) = crun_bundle(work.path(), &rootfs) {
             // The same bundle, run by stockade as an OCI runtime.
             tools.push(Tool {
