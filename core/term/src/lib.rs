@@ -20,3 +20,11 @@ pub mod monitor;
 pub mod pty;
 pub mod relay;
 mod sys;
+
+/// Lets a closed standard output end this process as it ends `ls | head`: SIGPIPE back to
+/// its default action (Rust starts every program with it ignored, so `println!` to a
+/// closed pipe panics instead). Only for commands that print and hold nothing: one that
+/// made an environment or serves a terminal must see EPIPE and clean up instead.
+pub fn exit_quietly_on_closed_stdout() {
+    sys::default_signals(&[libc::SIGPIPE]);
+}
