@@ -58,6 +58,40 @@ pub enum Command {
     Schema,
 }
 
+impl Command {
+    /// Whether the command only prints (and makes nothing that a closed pipe would leave
+    /// behind), so `stockade plan x.toml | head` may end it quietly.
+    pub fn only_prints(&self) -> bool {
+        match self {
+            Command::Check(_)
+            | Command::Plan(_)
+            | Command::Portability
+            | Command::Export(_)
+            | Command::Diff(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Schema => true,
+            Command::Lifecycle(l) => matches!(
+                l,
+                Lifecycle::List(_)
+                    | Lifecycle::State(_)
+                    | Lifecycle::Stats(_)
+                    | Lifecycle::Logs(_)
+                    | Lifecycle::Top(_)
+            ),
+            Command::Image(image) => matches!(
+                image.command,
+                commands::image::ImageCommand::List { .. }
+                    | commands::image::ImageCommand::Inspect { .. }
+            ),
+            Command::Import(_)
+            | Command::Checkpoint(_)
+            | Command::Restore(_)
+            | Command::Commit(_) => false,
+        }
+    }
+}
+
 /// The subcommands that run, inspect and remove environments (they need a runtime).
 #[derive(Debug, Subcommand)]
 pub enum Lifecycle {

@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         return oci::main(oci_args);
     }
     let cli = cli::Cli::parse();
+    if cli.command.only_prints() {
+        stockade_term::exit_quietly_on_closed_stdout();
+    }
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => exit::report(&err),

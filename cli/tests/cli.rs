@@ -171,3 +171,30 @@ fn ctrl_c_on_run_stops_the_environment_and_exits_130() {
         "state left behind"
     );
 }
+
+/// `stockade plan x.toml | head`: the reader is gone (here before the first write, so the
+/// test does not depend on timing); stockade ends as `ls | head` does (SIGPIPE, nothing on
+/// stderr), never with a panic.
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    for args in [
+        vec!["plan", "limits.toml"],
+        vec!["plan", "limits.toml", "--target", "freebsd"],
+        vec!["check", "limits.toml", "--target", "all"],
+        vec!["portability"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = stockade()
+            .current_dir(examples())
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
+        let quiet = out.status.success() || out.status.signal() == Some(libc::SIGPIPE);
+        assert!(quiet, "{args:?} ended with {:?}", out.status);
+    }
+}
