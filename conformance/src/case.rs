@@ -148,6 +148,9 @@ pub enum Action {
     List,
     /// The probe run directly on the host (no environment), e.g. to make a SysV segment.
     HostProbe(Vec<String>),
+    /// Any other `stockade` command, its arguments as given (placeholders filled), e.g.
+    /// `checkpoint {name} --out {workdir}/ckpt`.
+    Stockade(Vec<String>),
 }
 
 impl Action {
@@ -170,6 +173,7 @@ impl Action {
             Action::Delete { force: false } => "delete".into(),
             Action::List => "list --json".into(),
             Action::HostProbe(a) => format!("probe on the host {}", a.join(" ")),
+            Action::Stockade(a) => a.join(" "),
         }
     }
 }

@@ -249,7 +249,30 @@ impl Host {
             (_, Feature::MemoryLimit) => controller("memory"),
             (_, Feature::ProcessLimit) => controller("pids"),
             (_, Feature::CpuLimit) => controller("cpu"),
+            (Target::Freebsd, _) => None,
+            (_, Feature::CpuSet) => controller("cpuset"),
+            (_, Feature::Checkpoint) => criu_broken(),
             _ => None,
+        }
+    }
+}
+
+/// Why CRIU cannot checkpoint on this host, in CRIU's own words (`criu check`), if it
+/// cannot: not installed, or not working on the running kernel.
+fn criu_broken() -> Option<String> {
+    match Command::new("criu").arg("check").output() {
+        Err(e) => Some(format!("CRIU (criu: {e}; apt-get install criu)")),
+        Ok(out) if out.status.success() => None,
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stderr).to_string()
+                + &String::from_utf8_lossy(&out.stdout);
+            let said = text
+                .lines()
+                .find(|l| l.contains("Error"))
+                .unwrap_or(text.trim());
+            Some(format!(
+                "a CRIU that works on this kernel (criu check: {said})"
+            ))
         }
     }
 }

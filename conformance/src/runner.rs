@@ -423,6 +423,7 @@ impl Suite {
                 v
             }
             Action::List => s(&["list", "--json"]),
+            Action::Stockade(a) => fill_all(a),
             Action::HostProbe(a) => {
                 let out = exec::run(&self.probe, &fill_all(a), log, self.timeout);
                 return out.unwrap_or_else(|e| Outcome {

@@ -2,6 +2,7 @@
 //! order they run.
 
 mod exit;
+mod extras;
 mod filesystem;
 mod isolation;
 mod lifecycle;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<Case> {
     all.extend(network::cases());
     all.extend(limits::cases());
     all.extend(privileges::cases());
+    all.extend(extras::cases());
     all.extend(scale::cases());
     all
 }

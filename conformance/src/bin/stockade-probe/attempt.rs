@@ -355,6 +355,13 @@ pub fn run(c: &Config) -> Map<String, Value> {
     if let Some(p) = &c.mknod {
         out.insert("mknod".into(), mknod(p));
     }
+    if let Some(port) = c.listen {
+        let listening = TcpListener::bind(("0.0.0.0", port)).map(|l| {
+            // Kept open until the probe exits: the host connects while it sleeps.
+            std::mem::forget(l);
+        });
+        out.insert("listen".into(), outcome(listening));
+    }
     if let Some(port) = c.bind_port {
         out.insert(
             "bind_port".into(),

@@ -45,6 +45,7 @@ attempts (each reports {ok, error}):
   --sethostname N   set the host name
   --mknod P         make a character device node (1:3) at P
   --bind-port PORT  listen on 127.0.0.1:PORT
+  --listen PORT     listen on 0.0.0.0:PORT until the probe exits
   --chown P         create P and give it to uid/gid 1234
   --chflags P       create P and make it immutable (then mutable again)
   --ptrace          attach to a child with ptrace
@@ -84,6 +85,9 @@ pub struct Config {
     pub sethostname: Option<String>,
     pub mknod: Option<PathBuf>,
     pub bind_port: Option<u16>,
+    /// Listen on this TCP port on every address for the probe's whole life (a server a
+    /// published port can reach; connections wait in the backlog).
+    pub listen: Option<u16>,
     pub chown: Option<PathBuf>,
     pub chflags: Option<PathBuf>,
     pub ptrace: bool,
@@ -156,6 +160,7 @@ fn parse(args: &[String]) -> Result<Config, String> {
             "--sethostname" => c.sethostname = Some(value()?.to_string()),
             "--mknod" => c.mknod = Some(value()?.into()),
             "--bind-port" => c.bind_port = Some(parse_num(flag, value()?)?),
+            "--listen" => c.listen = Some(parse_num(flag, value()?)?),
             "--chown" => c.chown = Some(value()?.into()),
             "--chflags" => c.chflags = Some(value()?.into()),
             "--ptrace" => c.ptrace = true,
