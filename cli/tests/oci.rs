@@ -638,3 +638,20 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
     assert!(!c.oci(&["state", "hkfail"]).status.success());
 }
+
+/// `crun spec`'s template asks for ambient capabilities with an empty inheritable set:
+/// the kernel cannot raise those, and runc and crun leave them out. So does stockade,
+/// while an ambient capability that is also inheritable is raised.
+#[test]
+#[ignore = "needs root"]
+fn ambient_capabilities_need_to_be_inheritable_as_runc_and_crun_treat_them() {
+    let mut c = Oci::new("grep CapAmb /proc/self/status > /out/amb");
+    c.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL", "CAP_CHOWN"],
+        "permitted": ["CAP_KILL", "CAP_CHOWN"], "inheritable": ["CAP_KILL"],
+        "ambient": ["CAP_KILL", "CAP_CHOWN"]});
+    let (code, err) = c.run("ambient");
+    assert_eq!(code, 0, "{err}");
+    // CAP_KILL = bit 5 alone: CAP_CHOWN was not inheritable.
+    assert_eq!(c.out("amb"), "CapAmb:\t0000000000000020\n");
+}

@@ -367,13 +367,20 @@ pub fn drop_privileges(cfg: &ProcessConfig, ids: Ids) -> Result<(), ProcessError
     nix::sys::prctl::set_keepcaps(false).map_err(privilege("PR_SET_KEEPCAPS"))?;
     // Effective first: capset(2) refuses an effective set that is not a subset of the
     // permitted set, and both are replaced one at a time.
-    for (which, names) in [
-        (caps::CapSet::Effective, &cfg.caps.effective),
-        (caps::CapSet::Permitted, &cfg.caps.permitted),
-        (caps::CapSet::Inheritable, &cfg.caps.inheritable),
-        (caps::CapSet::Ambient, &cfg.caps.ambient),
+    // The kernel raises an ambient capability only if it is both permitted and
+    // inheritable (PR_CAP_AMBIENT_RAISE, capabilities(7)). OCI configs routinely ask for
+    // ambient ones with an empty inheritable set (`crun spec`'s template does): those are
+    // left out, as runc and crun do, instead of failing the container.
+    let mut ambient = set(&cfg.caps.ambient)?;
+    let (permitted, inheritable) = (set(&cfg.caps.permitted)?, set(&cfg.caps.inheritable)?);
+    ambient.retain(|cap| permitted.contains(cap) && inheritable.contains(cap));
+    for (which, wanted) in [
+        (caps::CapSet::Effective, set(&cfg.caps.effective)?),
+        (caps::CapSet::Permitted, permitted),
+        (caps::CapSet::Inheritable, inheritable),
+        (caps::CapSet::Ambient, ambient),
     ] {
-        caps::set(None, which, &set(names)?).map_err(|e| ProcessError::Privilege {
+        caps::set(None, which, &wanted).map_err(|e| ProcessError::Privilege {
             what: format!("set the {which:?} capabilities"),
             source: io::Error::other(e.to_string()),
         })?;

@@ -26,7 +26,13 @@ pub fn dispatch(cli: &OciCli) -> anyhow::Result<ExitCode> {
             let exit = rt.run(&a.create.id, &create_args(&a.create), a.detach)?;
             Ok(match exit {
                 None => ExitCode::SUCCESS,
-                Some(e) => ExitCode::from(u8::try_from(e.code).unwrap_or(255)),
+                Some(e) => {
+                    // A process that failed before its command ran (125/126/127) says why.
+                    if let Some(reason) = &e.reason {
+                        eprintln!("stockade-oci: {}: {reason}", a.create.id);
+                    }
+                    ExitCode::from(u8::try_from(e.code).unwrap_or(255))
+                }
             })
         }
         OciCommand::State(a) => {
