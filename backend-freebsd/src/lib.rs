@@ -11,6 +11,7 @@
 //! - [`process`] and [`lifecycle`]: the pure parts of starting processes and of the
 //!   commands; `sys` (the only `unsafe` module) and `runtime` (`Runtime for
 //!   FreebsdBackend`) exist on FreeBSD only;
+//! - [`oci`]: an OCI bundle's config.json (ocijail's subset) as a plan;
 //! - [`top`]: the jail's processes from ps(1) `-J` (`stockade top`).
 #![deny(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod jailconf;
 pub mod kernel;
 pub mod lifecycle;
 pub mod migrate;
+pub mod oci;
 pub mod plan;
 pub mod probe;
 pub mod process;
