@@ -14,5 +14,6 @@ pub mod logs;
 pub mod portability;
 pub mod spec;
 pub mod state;
+pub mod time;
 
 pub use spec::Spec;

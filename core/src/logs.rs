@@ -254,17 +254,7 @@ pub fn lines(chunks: &[Chunk], partial: &mut Option<Line>) -> Vec<Line> {
 
 /// A time as RFC 3339 in UTC with nanoseconds (`2026-12-06T19:40:00.123456789Z`).
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
+    crate::time::rfc3339_nanos(t)
 }
 
 /// `--since`: a duration back from `now` (`90s`, `10m`, `2h`, `1d`), an RFC 3339 time
@@ -325,20 +315,6 @@ fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     };
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset;
     Some(UNIX_EPOCH + Duration::new(u64::try_from(secs).ok()?, nanos))
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
-/// algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

@@ -53,25 +53,9 @@ pub fn run<R: Runtime>(rt: &R, store: &StateStore, args: &Args) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// Seconds since the epoch as an RFC 3339 UTC time (days-to-civil, H. Hinnant).
+/// Seconds since the epoch as an RFC 3339 UTC time.
 pub fn rfc3339(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    stockade_core::time::rfc3339_seconds(secs)
 }
 
 #[cfg(test)]

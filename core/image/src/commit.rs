@@ -218,26 +218,9 @@ fn write_tree(dir: &Path, out: &Path) -> io::Result<(Digest, u64)> {
     Ok((digest, size))
 }
 
-/// RFC 3339 UTC time of now (the config's `created`), without a date crate.
+/// RFC 3339 UTC time of now (the config's `created`).
 fn now_rfc3339() -> String {
-    let secs = now();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (H. Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    stockade_core::time::rfc3339_seconds(now())
 }
 
 /// Writes the layer tar; returns its digest and size.
