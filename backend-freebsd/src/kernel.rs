@@ -251,6 +251,22 @@ pub trait Kernel {
     fn zfs_clone(&mut self, snapshot: &str, clone: &str) -> KResult<()>;
     /// `zfs destroy` of a clone or snapshot; a dataset that does not exist is ENOENT.
     fn zfs_destroy(&mut self, name: &str) -> KResult<()>;
+    /// The interface of the host's default route (`route -n get [-inet6] default`), the
+    /// `ext_if` macro of the pf rules.
+    fn default_route_iface(&mut self, ipv6: bool) -> KResult<String>;
+    /// sysctlbyname(3) of an integer (`net.inet.ip.forwarding` = 1).
+    fn sysctl_set(&mut self, name: &str, value: i32) -> KResult<()>;
+    /// `pfctl -a ANCHOR [-D NAME=VALUE]... -f -` with `rules` on stdin: replaces the
+    /// anchor's rules in one transaction (a rule pfctl rejects loads nothing).
+    fn pf_load(
+        &mut self,
+        anchor: &str,
+        macros: &[(String, String)],
+        rules: &[String],
+    ) -> KResult<()>;
+    /// `pfctl -a ANCHOR -F all`: flushes the anchor's rules, states and tables. An empty
+    /// anchor flushes fine, so a flush is never "gone".
+    fn pf_flush(&mut self, anchor: &str) -> KResult<()>;
 }
 
 #[cfg(test)]

@@ -345,6 +345,7 @@ fn delete_is_the_exact_reverse() {
     assert_eq!(
         undo,
         [
+            "pfctl -a stockade/web -F all",
             "destroy skweba (and its epair peer)",
             "kill every process in jail web with SIGKILL",
             "jail_remove web",

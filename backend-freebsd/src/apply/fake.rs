@@ -51,6 +51,10 @@ pub enum Call {
     ZfsSnapshot(String),
     ZfsClone(String, String),
     ZfsDestroy(String),
+    DefaultRouteIface(bool),
+    SysctlSet(String, i32),
+    PfLoad(String, Vec<(String, String)>, Vec<String>),
+    PfFlush(String),
 }
 
 impl fmt::Display for Call {
@@ -91,6 +95,18 @@ impl fmt::Display for Call {
             Call::ZfsSnapshot(s) => write!(f, "zfs_snapshot {s}"),
             Call::ZfsClone(s, c) => write!(f, "zfs_clone {s} {c}"),
             Call::ZfsDestroy(d) => write!(f, "zfs_destroy {d}"),
+            Call::DefaultRouteIface(v6) => {
+                write!(f, "default_route_iface{}", if *v6 { " inet6" } else { "" })
+            }
+            Call::SysctlSet(n, v) => write!(f, "sysctl_set {n}={v}"),
+            Call::PfLoad(a, macros, rules) => {
+                write!(f, "pf_load {a}")?;
+                for (k, v) in macros {
+                    write!(f, " -D {k}={v}")?;
+                }
+                write!(f, " <<{}", rules.join("; "))
+            }
+            Call::PfFlush(a) => write!(f, "pf_flush {a}"),
         }
     }
 }
@@ -138,6 +154,10 @@ pub struct Fake {
     clones: BTreeMap<String, String>,
     /// Mount point → the ZFS dataset mounted there.
     zfs_mounts: BTreeMap<PathBuf, String>,
+    /// pf anchor → its loaded rules (an anchor with none is not kept).
+    pub anchors: BTreeMap<String, Vec<String>>,
+    /// sysctl values set.
+    pub sysctls: BTreeMap<String, i32>,
 }
 
 impl Fake {
@@ -171,6 +191,7 @@ impl Fake {
         left.extend(self.rules.iter().map(|r| format!("rule {r}")));
         left.extend(self.jails.values().map(|(j, _)| format!("jail {j}")));
         left.extend(self.ifaces.keys().map(|i| format!("interface {i}")));
+        left.extend(self.anchors.keys().map(|a| format!("pf anchor {a}")));
         left.extend(
             self.datasets
                 .iter()
@@ -505,6 +526,41 @@ impl Kernel for Fake {
         }
         self.datasets.remove(name);
         self.clones.remove(name);
+        Ok(())
+    }
+
+    fn default_route_iface(&mut self, ipv6: bool) -> KResult<String> {
+        self.call(Call::DefaultRouteIface(ipv6))?;
+        Ok("vtnet0".into())
+    }
+
+    fn sysctl_set(&mut self, name: &str, value: i32) -> KResult<()> {
+        self.call(Call::SysctlSet(name.into(), value))?;
+        self.sysctls.insert(name.into(), value);
+        Ok(())
+    }
+
+    fn pf_load(
+        &mut self,
+        anchor: &str,
+        macros: &[(String, String)],
+        rules: &[String],
+    ) -> KResult<()> {
+        let c = self.call(Call::PfLoad(anchor.into(), macros.to_vec(), rules.to_vec()))?;
+        // pfctl rejects a rule naming a macro it was not given.
+        let undefined = rules
+            .iter()
+            .any(|r| r.contains("$ext_if") && !macros.iter().any(|(k, _)| k == "ext_if"));
+        if undefined {
+            return Err(os(&c, EINVAL));
+        }
+        self.anchors.insert(anchor.into(), rules.to_vec());
+        Ok(())
+    }
+
+    fn pf_flush(&mut self, anchor: &str) -> KResult<()> {
+        self.call(Call::PfFlush(anchor.into()))?;
+        self.anchors.remove(anchor);
         Ok(())
     }
 }

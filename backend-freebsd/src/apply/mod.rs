@@ -25,7 +25,7 @@
 //! folder, or are the kept `root.changes`. Its ZFS snapshot and clone are recorded.
 //!
 //! # Undo
-//! [`undo`] walks the record backwards: interface → jail (SIGKILL every process, then
+//! [`undo`] walks the record backwards: pf anchor (flushed) → interface → jail (SIGKILL every process, then
 //! jail_remove(2)) → rctl rules → unmounts → ZFS clone and snapshot → the jail path
 //! folder. This is the plan's
 //! [`FreebsdPlan::undo`] exactly. Each undone object leaves the record at once, so an
@@ -329,7 +329,37 @@ fn build<K: Kernel + ?Sized>(
             }
         }
     }
+    if let Some(pf) = &plan.pf {
+        load_pf(pf, kernel, record)?;
+    }
     Ok(jid)
+}
+
+/// NAT and published ports, once the jail's network is up: forwarding on (not recorded:
+/// the host's forwarding is shared with its other jails and the administrator, so delete
+/// leaves it on), `$ext_if` read from the default route, then the anchor, recorded first.
+fn load_pf<K: Kernel + ?Sized>(
+    pf: &crate::plan::pf::PfPlan,
+    kernel: &mut K,
+    record: &mut dyn Record,
+) -> Result<(), ApplyError> {
+    if pf.forwarding {
+        made(kernel, record, None, |k| {
+            k.sysctl_set(pf.forwarding_sysctl(), 1)
+        })?;
+    }
+    let mut macros = Vec::new();
+    if pf.uses_ext_if() {
+        let ext_if = made(kernel, record, None, |k| k.default_route_iface(pf.ipv6))?;
+        macros.push(("ext_if".to_string(), ext_if));
+    }
+    let resource = Resource::Firewall {
+        owner: pf.anchor.clone(),
+        ports: pf.ports.clone(),
+    };
+    made(kernel, record, Some(resource), |k| {
+        k.pf_load(&pf.anchor, &macros, &pf.rules)
+    })
 }
 
 /// How the record names an object, for errors.
@@ -408,7 +438,7 @@ fn undo_one<K: Kernel + ?Sized>(
             None => return Ok(Undone::Gone),
         },
         Resource::Interface { name } => kernel.if_destroy(name),
-        Resource::Firewall { .. } => Ok(()),
+        Resource::Firewall { owner, .. } => kernel.pf_flush(owner),
         // The environment's processes live in the jail and die with it; a process that
         // never reached jail_attach(2) exits when its creator's pipe closes.
         Resource::Process { .. } => Ok(()),

@@ -113,6 +113,7 @@ fn cases() -> Vec<(String, FreebsdPlan)> {
             "",
         ),
     ));
+    all.push(("natpub".into(), natpub_plan()));
     all.push((
         "pinned".into(),
         spec_plan("pinned", "[limits]\ncpuset = \"0-1,4\"\n"),
@@ -170,6 +171,7 @@ fn inverse(call: &Call, jail_path: &Path) -> Vec<Call> {
         Call::EpairCreate(host, _) => vec![Call::IfDestroy(host.clone())],
         Call::ZfsSnapshot(s) => vec![Call::ZfsDestroy(s.clone())],
         Call::ZfsClone(_, c) => vec![Call::ZfsDestroy(c.clone())],
+        Call::PfLoad(anchor, ..) => vec![Call::PfFlush(anchor.clone())],
         _ => Vec::new(),
     }
 }
@@ -395,14 +397,92 @@ fn network_makes_the_epair_after_the_jail() {
             "if_addr jail 1 sknetb 10.77.0.2/30",
             "if_up jail 1 sknetb",
             "route_default jail 1 10.77.0.1",
+            "sysctl_set net.inet.ip.forwarding=1",
+            "default_route_iface",
+            "pf_load stockade/net -D ext_if=vtnet0 \
+             <<nat on $ext_if inet from 10.77.0.2 to any -> ($ext_if:0)",
+        ]
+    );
+    assert_eq!(
+        record[record.len() - 2..],
+        [
+            Resource::Interface {
+                name: "skneta".into()
+            },
+            Resource::Firewall {
+                owner: "stockade/net".into(),
+                ports: vec![],
+            }
+        ]
+    );
+}
+
+/// NAT and two published ports, one on every address, one on loopback.
+fn natpub_plan() -> FreebsdPlan {
+    spec_plan(
+        "natpub",
+        "[network]\nmode = \"private\"\naddress = \"10.78.0.2/30\"\n\
+         publish = [\"8080:80\", \"127.0.0.1:5353:53/udp\"]\n",
+    )
+}
+
+#[test]
+fn nat_and_published_ports_load_the_anchor_after_the_network_and_flush_it_first() {
+    let plan = natpub_plan();
+    let (mut fake, mut record, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    let got = fake.lines();
+    let route = got
+        .iter()
+        .position(|l| l.starts_with("route_default jail"))
+        .expect("route");
+    assert_eq!(
+        got[route + 1..],
+        [
+            "sysctl_set net.inet.ip.forwarding=1",
+            "default_route_iface",
+            "pf_load stockade/natpub -D ext_if=vtnet0 \
+             <<nat on $ext_if inet from 10.78.0.2 to any -> ($ext_if:0); \
+             rdr pass on $ext_if inet proto tcp from any to ($ext_if) port 8080 -> 10.78.0.2 port 80; \
+             rdr pass inet proto udp from any to 127.0.0.1 port 5353 -> 10.78.0.2 port 53",
         ]
     );
     assert_eq!(
         record.last(),
-        Some(&Resource::Interface {
-            name: "skneta".into()
+        Some(&Resource::Firewall {
+            owner: "stockade/natpub".into(),
+            ports: vec!["tcp/8080".into(), "udp/5353".into()],
         })
     );
+    assert_eq!(
+        fake.anchors.get("stockade/natpub").map(Vec::len),
+        Some(3),
+        "{:?}",
+        fake.anchors
+    );
+    let made = fake.calls.len();
+    undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect("delete");
+    assert_eq!(fake.lines()[made], "pf_flush stockade/natpub");
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn published_ports_on_loopback_alone_need_no_ext_if_and_no_forwarding() {
+    let plan = spec_plan(
+        "lo",
+        "[network]\nmode = \"private\"\naddress = \"10.79.0.2/30\"\nnat = false\n\
+         publish = [\"127.0.0.1:8080:80\"]\n",
+    );
+    let (fake, _, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    let got = fake.lines();
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some("pf_load stockade/lo <<rdr pass inet proto tcp from any to 127.0.0.1 port 8080 -> 10.79.0.2 port 80")
+    );
+    assert!(!got
+        .iter()
+        .any(|l| l.starts_with("sysctl_set") || l.starts_with("default_route")));
 }
 
 #[test]
@@ -453,6 +533,7 @@ fn delete_after_create_removes_everything_in_the_plans_undo_order() {
             .undo()
             .into_iter()
             .flat_map(|s| match s {
+                UndoStep::PfFlush { anchor } => vec![Call::PfFlush(anchor)],
                 UndoStep::DestroyInterface { iface } => vec![Call::IfDestroy(iface)],
                 UndoStep::SignalAll { jail, .. } => vec![
                     Call::FindJail(jail),
@@ -750,8 +831,9 @@ fn the_state_entry_is_the_record_saved_at_every_step() {
     );
     assert_eq!(
         saved.last(),
-        Some(&Resource::Interface {
-            name: "skneta".into()
+        Some(&Resource::Firewall {
+            owner: "stockade/net".into(),
+            ports: vec![],
         })
     );
     undo(&mut fake, &mut entry, UndoMode::Strict, BusyRetry::NONE).expect("delete");

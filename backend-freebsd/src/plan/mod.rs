@@ -236,14 +236,6 @@ pub fn plan_with(
     }
     let network = net::plan(&spec.name, &spec.network)?;
     let pf = pf::plan(spec);
-    if pf.is_some() {
-        notes.push(Note {
-            key: "network.nat, network.publish".into(),
-            text: "planned as pf anchor rules; this build's FreeBSD apply does not load them \
-                   yet: load them with the pfctl line of the plan (pf.conf needs the \
-                   stockade/* anchors, see docs/freebsd.md)",
-        });
-    }
     Ok(FreebsdPlan {
         name: spec.name.clone(),
         mounts: mount::plan_abi(spec, &jail_path, copy_on_write.as_ref(), linux.is_some()),

@@ -28,6 +28,24 @@ pub struct PfPlan {
     pub forwarding: bool,
     /// The environment's address is IPv6.
     pub ipv6: bool,
+    /// The host ports published, as the state records them (`tcp/8080`).
+    pub ports: Vec<String>,
+}
+
+impl PfPlan {
+    /// The forwarding sysctl of the environment's address family.
+    pub fn forwarding_sysctl(&self) -> &'static str {
+        if self.ipv6 {
+            "net.inet6.ip6.forwarding"
+        } else {
+            "net.inet.ip.forwarding"
+        }
+    }
+
+    /// Whether the rules use the `$ext_if` macro (so the apply must define it).
+    pub fn uses_ext_if(&self) -> bool {
+        self.rules.iter().any(|r| r.contains("$ext_if"))
+    }
 }
 
 impl fmt::Display for PfPlan {
@@ -41,12 +59,7 @@ impl fmt::Display for PfPlan {
             writeln!(f, "    {rule}")?;
         }
         if self.forwarding {
-            let sysctl = if self.ipv6 {
-                "net.inet6.ip6.forwarding"
-            } else {
-                "net.inet.ip.forwarding"
-            };
-            write!(f, "sysctl {sysctl}=1")?;
+            write!(f, "sysctl {}=1", self.forwarding_sysctl())?;
         }
         Ok(())
     }
@@ -89,6 +102,11 @@ pub fn plan(spec: &Spec) -> Option<PfPlan> {
                 .iter()
                 .any(|p| p.host_ip.is_none_or(|h| !h.is_loopback())),
         ipv6: ip.is_ipv6(),
+        ports: net
+            .publish
+            .iter()
+            .map(|p| format!("{}/{}", p.protocol.name(), p.host_port))
+            .collect(),
     })
 }
 

@@ -1,6 +1,8 @@
 //! Deleting an environment: the exact reverse of what its plan made.
 //!
-//! Create runs mounts, rctl rules, the jail, then the network; undo walks back:
+//! Create runs mounts, rctl rules, the jail, the network, then the pf anchor; undo walks
+//! back:
+//! 0. Flush the pf anchor `stockade/NAME` (`pfctl -a stockade/NAME -F all`).
 //! 1. Destroy the epair from the host end (SIOCIFDESTROY, what `ifconfig IF destroy`
 //!    does), which destroys both ends wherever the jail end is.
 //! 2. kill(2) every process in the jail (SIGKILL; `stop` has already sent SIGTERM and
@@ -52,6 +54,11 @@ pub enum UndoStep {
         /// The mount point.
         fspath: PathBuf,
     },
+    /// `pfctl -a ANCHOR -F all`: the environment's NAT and published ports.
+    PfFlush {
+        /// `stockade/NAME`.
+        anchor: String,
+    },
     /// Destroy this interface (and so its epair peer).
     DestroyInterface {
         /// The host end's name.
@@ -78,6 +85,7 @@ impl fmt::Display for UndoStep {
             UndoStep::JailRemove { jail } => write!(f, "jail_remove {jail}"),
             UndoStep::RctlRemove { filter } => write!(f, "rctl_remove_rule {filter}"),
             UndoStep::Unmount { fspath } => write!(f, "unmount {}", fspath.display()),
+            UndoStep::PfFlush { anchor } => write!(f, "pfctl -a {anchor} -F all"),
             UndoStep::DestroyInterface { iface } => {
                 write!(f, "destroy {iface} (and its epair peer)")
             }
@@ -90,6 +98,11 @@ impl fmt::Display for UndoStep {
 /// The undo sequence of a plan.
 pub fn steps(plan: &FreebsdPlan) -> Vec<UndoStep> {
     let mut steps = Vec::new();
+    if let Some(pf) = &plan.pf {
+        steps.push(UndoStep::PfFlush {
+            anchor: pf.anchor.clone(),
+        });
+    }
     if let Some(epair) = net::created_epair(&plan.network) {
         steps.push(UndoStep::DestroyInterface {
             iface: epair.host.clone(),
@@ -165,8 +178,20 @@ mod tests {
     }
 
     #[test]
-    fn a_private_network_starts_with_destroying_the_host_end() {
+    fn a_private_network_starts_with_flushing_its_anchor_then_the_host_end() {
         let p = plan_of("[network]\nmode = \"private\"\naddress = \"10.9.0.2/30\"\n");
+        assert_eq!(
+            steps(&p)[..2],
+            [
+                UndoStep::PfFlush {
+                    anchor: "stockade/db".into()
+                },
+                UndoStep::DestroyInterface {
+                    iface: "skdba".into()
+                }
+            ]
+        );
+        let p = plan_of("[network]\nmode = \"private\"\naddress = \"10.9.0.2/30\"\nnat = false\n");
         assert_eq!(
             steps(&p).first(),
             Some(&UndoStep::DestroyInterface {

@@ -3,7 +3,7 @@
 //! - [`SysKernel`]: the [`Kernel`] trait over system calls: nmount(2)/unmount(2)
 //!   ([`mount`]), jail_set(2) via the jail crate and jail_remove(2) ([`jail`]),
 //!   rctl(2) via the rctl crate ([`rctl`]), interfaces and routes via ifconfig(8) and
-//!   route(8) ([`net`]), ZFS snapshots and clones via zfs(8) ([`zfs`]), and signalling a
+//!   route(8) ([`net`]), pf anchors via pfctl(8) ([`pf`]), ZFS snapshots and clones via zfs(8) ([`zfs`]), and signalling a
 //!   jail from an attached child ([`proc`]).
 //! - [`proc`]: fork(2), execve(2), descriptors and process facts for the runtime.
 //!
@@ -16,6 +16,7 @@ pub mod jail;
 pub mod kld;
 pub mod mount;
 pub mod net;
+pub mod pf;
 pub mod proc;
 pub mod rctl;
 pub mod zfs;
@@ -165,5 +166,26 @@ impl Kernel for SysKernel {
 
     fn zfs_destroy(&mut self, name: &str) -> KResult<()> {
         zfs::destroy(name)
+    }
+
+    fn default_route_iface(&mut self, ipv6: bool) -> KResult<String> {
+        net::default_route_iface(ipv6)
+    }
+
+    fn sysctl_set(&mut self, name: &str, value: i32) -> KResult<()> {
+        pf::sysctl_set(name, value)
+    }
+
+    fn pf_load(
+        &mut self,
+        anchor: &str,
+        macros: &[(String, String)],
+        rules: &[String],
+    ) -> KResult<()> {
+        pf::load(anchor, macros, rules)
+    }
+
+    fn pf_flush(&mut self, anchor: &str) -> KResult<()> {
+        pf::flush(anchor)
     }
 }

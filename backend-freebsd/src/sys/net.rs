@@ -159,3 +159,19 @@ pub fn if_destroy(iface: &str) -> KResult<()> {
         .map_err(|e| KernelError::os(op.clone(), io::Error::from(e)))?;
     host(&op, IFCONFIG, &[iface, "destroy"]).map(drop)
 }
+
+/// The `interface:` line of `route -n get [-inet6] default`.
+pub fn default_route_iface(ipv6: bool) -> KResult<String> {
+    let family = if ipv6 { "-inet6" } else { "-inet" };
+    let op = format!("route get {family} default");
+    let out = host(&op, ROUTE, &["-n", "get", family, "default"])?;
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("interface:"))
+        .map(|i| i.trim().to_string())
+        .ok_or_else(|| {
+            KernelError::os(
+                op,
+                io::Error::new(io::ErrorKind::NotFound, "no default route interface"),
+            )
+        })
+}
