@@ -25,7 +25,8 @@ use common::World;
 use stockade_core::backend::{CreateOptions, Runtime, Stdio};
 use stockade_linux::plan::net::veth_names;
 
-/// The tests compare the whole ruleset: one at a time.
+/// The tests compare the whole ruleset, and every private environment adds to it: one
+/// test at a time.
 static RULESET: Mutex<()> = Mutex::new(());
 
 fn running() -> CreateOptions {
@@ -387,6 +388,8 @@ fn twenty_environments_with_published_ports_then_deleted_leave_the_ruleset_as_it
 #[test]
 #[ignore = "needs root"]
 fn the_environment_gets_its_own_resolv_conf() {
+    // Every private environment adds chains to the ruleset other tests compare.
+    let _one = RULESET.lock().unwrap_or_else(|e| e.into_inner());
     let w = World::new();
     fs::create_dir_all(w.root.join("etc")).unwrap();
     fs::write(w.root.join("etc/resolv.conf"), "nameserver 127.0.0.53\n").unwrap();
