@@ -252,9 +252,18 @@ impl Host {
             (Target::Freebsd, _) => None,
             (_, Feature::CpuSet) => controller("cpuset"),
             (_, Feature::Checkpoint) => criu_broken(),
+            (_, Feature::NetworkNat | Feature::NetworkPublish) => no_nftables(),
             _ => None,
         }
     }
+}
+
+/// Linux: why NAT cannot work here, if it cannot: a kernel without netfilter's netlink
+/// family (as in a guest whose initramfs carries only a few modules).
+fn no_nftables() -> Option<String> {
+    (!crate::sys::has_nfnetlink()).then(|| {
+        "nftables (the kernel has no netfilter netlink: nf_tables not available)".to_string()
+    })
 }
 
 /// Why CRIU cannot checkpoint on this host, in CRIU's own words (`criu check`), if it

@@ -110,9 +110,11 @@ fn nft_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> FirewallError
     move |source| {
         let hint = match source.raw_os_error() {
             Some(libc::EPERM) => "; changing nftables needs CAP_NET_ADMIN: run as root".into(),
-            Some(libc::EOPNOTSUPP | libc::ENOENT | libc::EAFNOSUPPORT) => {
+            // EPROTONOSUPPORT: no nfnetlink at all (a kernel without netfilter modules).
+            Some(libc::EOPNOTSUPP | libc::ENOENT | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT) => {
                 "; the kernel needs nf_tables with NAT (CONFIG_NF_TABLES_INET, CONFIG_NFT_NAT, \
-                 CONFIG_NFT_MASQ, CONFIG_NFT_FIB_INET): modprobe nft_nat nft_masq nft_fib_inet"
+                 CONFIG_NFT_MASQ, CONFIG_NFT_FIB_INET): modprobe nft_nat nft_masq nft_fib_inet, \
+                 or set network.nat = false and publish no port"
                     .into()
             }
             _ => String::new(),

@@ -77,7 +77,7 @@ fn resolver() -> Case {
         "network.dns",
         "network.dns and network.search: the environment's /etc/resolv.conf lists them",
         Env::host(&["--read", "/etc/resolv.conf"]).extra(
-            "[network]\nmode = \"private\"\naddress = \"10.213.5.2/30\"\ngateway = \"10.213.5.1\"\ndns = [\"192.0.2.53\"]\nsearch = [\"cf.example\"]",
+            "[network]\nmode = \"private\"\naddress = \"10.213.5.2/30\"\ngateway = \"10.213.5.1\"\nnat = false\ndns = [\"192.0.2.53\"]\nsearch = [\"cf.example\"]",
         ),
         run(&[]),
     )

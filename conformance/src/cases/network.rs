@@ -17,7 +17,7 @@ pub fn cases() -> Vec<Case> {
         "network.private_default_route",
         "network private: the default route via the gateway reaches the host's other addresses",
         Env::host(&[]).extra(
-            "[network]\nmode = \"private\"\naddress = \"10.213.2.2/30\"\ngateway = \"10.213.2.1\"",
+            "[network]\nmode = \"private\"\naddress = \"10.213.2.2/30\"\ngateway = \"10.213.2.1\"\nnat = false",
         ),
         run(&["--connect", "{host_ip}:{port}"]),
     )
@@ -53,7 +53,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "network.private",
             "network private: one link with the address, the gateway (the host's end) reachable, loopback up",
-            Env::host(&[]).extra("[network]\nmode = \"private\"\naddress = \"10.213.1.2/30\"\ngateway = \"10.213.1.1\""),
+            Env::host(&[]).extra("[network]\nmode = \"private\"\naddress = \"10.213.1.2/30\"\ngateway = \"10.213.1.1\"\nnat = false"),
             run(&["--loopback", "--connect", "10.213.1.1:{port}", "--connect", "127.0.0.1:{port}"]),
         )
         .features(&[Feature::NetworkPrivate])
