@@ -29,7 +29,7 @@ pub fn cases() -> Vec<Case> {
                 "[[mount]]\nkind = \"tmpfs\"\ntarget = \"/scratch\"\n\n\
                  [[mount]]\nkind = \"bind\"\nsource = \"{share}\"\ntarget = \"/data\"\n\n\
                  [limits]\nmemory = \"128M\"\nprocesses = 64\ncpus = 1\nopen_files = 256\n\n\
-                 [network]\nmode = \"private\"\naddress = \"10.213.3.2/30\"\ngateway = \"10.213.3.1\"",
+                 [network]\nmode = \"private\"\naddress = \"10.213.3.2/30\"\ngateway = \"10.213.3.1\"\nnat = false",
             ),
             Script::Steps(vec![
                 Step::new("run", Action::RunDetached),
