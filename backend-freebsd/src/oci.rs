@@ -41,22 +41,8 @@ const TOP_LEVEL: &[&str] = &[
     "hooks",
 ];
 
-/// A key of config.json the FreeBSD planner cannot honour, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("config.json: {key}: {message}")]
-pub struct TranslateError {
-    /// The key, as a JSON path (`mounts[1].options[0]`).
-    pub key: String,
-    /// What is wrong and what to do.
-    pub message: String,
-}
-
-fn refuse(key: impl Into<String>, message: impl Into<String>) -> TranslateError {
-    TranslateError {
-        key: key.into(),
-        message: message.into(),
-    }
-}
+use stockade_core::oci::refuse;
+pub use stockade_core::oci::TranslateError;
 
 /// Facts about the run the translation needs beyond the file.
 #[derive(Debug, Clone, PartialEq, Eq)]

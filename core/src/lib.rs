@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod logs;
+pub mod oci;
 pub mod portability;
 pub mod spec;
 pub mod state;

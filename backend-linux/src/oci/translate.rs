@@ -42,22 +42,8 @@ use crate::plan::LinuxPlan;
 /// The cgroup parent of containers whose config has no `linux.cgroupsPath`.
 pub const OCI_CGROUP_PARENT: &str = "stockade-oci";
 
-/// A key of config.json that stockade cannot honour, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("config.json: {key}: {message}")]
-pub struct TranslateError {
-    /// The key, as a JSON path (`linux.namespaces[2].type`).
-    pub key: String,
-    /// What is wrong and what to do.
-    pub message: String,
-}
-
-fn refuse(key: impl Into<String>, message: impl Into<String>) -> TranslateError {
-    TranslateError {
-        key: key.into(),
-        message: message.into(),
-    }
-}
+use stockade_core::oci::refuse;
+pub use stockade_core::oci::TranslateError;
 
 /// Facts about the run the translation needs beyond the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
