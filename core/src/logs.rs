@@ -8,11 +8,21 @@
 //! `--since` and the stream of each chunk are known without touching the raw bytes.
 //! The monitor writes a chunk's bytes before its index line, so a reader that sees a line
 //! can read its bytes.
+//!
+//! Every file is opened relative to the state folder's descriptor, which is opened
+//! without following a symlink (`O_DIRECTORY | O_NOFOLLOW`), and with `O_NOFOLLOW` itself:
+//! a log name replaced by a symlink is refused (ELOOP), never followed to another file.
+//! The names are single components, so this is what openat2's `RESOLVE_NO_SYMLINKS`
+//! would give, and it works on FreeBSD and on kernels before 5.6 alike.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
 
 /// The raw log's file name in the state folder.
 pub const LOG: &str = "output.log";
@@ -45,25 +55,52 @@ impl Stream {
 /// Appends output to an environment's log, rotating at the cap.
 #[derive(Debug)]
 pub struct LogWriter {
-    dir: PathBuf,
+    dir: OwnedFd,
     raw: File,
     index: File,
     size: u64,
     cap: u64,
 }
 
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+/// The state folder, never through a symlink.
+fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+    nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", dir.display())))
+}
+
+/// `name` in `dir`, never through a symlink.
+fn open_in(dir: &OwnedFd, name: &str, flags: OFlag) -> io::Result<File> {
+    let fd = nix::fcntl::openat(
+        dir.as_fd(),
+        name,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{name}: {e}")))?;
+    Ok(File::from(fd))
+}
+
+fn open_append(dir: &OwnedFd, name: &str) -> io::Result<File> {
+    open_in(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+    )
 }
 
 impl LogWriter {
     /// Opens (or continues) the log in `dir`; `cap` is the size of one file.
     pub fn open(dir: &Path, cap: u64) -> io::Result<LogWriter> {
-        let raw = open_append(&dir.join(LOG))?;
-        let index = open_append(&dir.join(INDEX))?;
+        let dir = open_dir(dir)?;
+        let raw = open_append(&dir, LOG)?;
+        let index = open_append(&dir, INDEX)?;
         let size = raw.metadata()?.len();
         Ok(LogWriter {
-            dir: dir.to_path_buf(),
+            dir,
             raw,
             index,
             size,
@@ -95,10 +132,11 @@ impl LogWriter {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        fs::rename(self.dir.join(LOG), self.dir.join(format!("{LOG}.1")))?;
-        fs::rename(self.dir.join(INDEX), self.dir.join(format!("{INDEX}.1")))?;
-        self.raw = open_append(&self.dir.join(LOG))?;
-        self.index = open_append(&self.dir.join(INDEX))?;
+        for name in [LOG, INDEX] {
+            nix::fcntl::renameat(&self.dir, name, &self.dir, format!("{name}.1").as_str())?;
+        }
+        self.raw = open_append(&self.dir, LOG)?;
+        self.index = open_append(&self.dir, INDEX)?;
         self.size = 0;
         Ok(())
     }
@@ -118,29 +156,26 @@ pub struct Chunk {
 /// Reads a log incrementally: every chunk once, across rotations (`-f`).
 #[derive(Debug)]
 pub struct LogReader {
-    dir: PathBuf,
+    dir: OwnedFd,
     /// Index lines of the current file consumed so far.
     lines_done: usize,
     /// The identity of the current raw file, to notice a rotation.
     current: Option<(u64, u64)>,
 }
 
-fn identity(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+fn identity(dir: &OwnedFd, name: &str) -> Option<(u64, u64)> {
+    nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
 }
 
 impl LogReader {
     /// A reader at the start of the log in `dir` (the rotated file first).
     pub fn new(dir: &Path) -> io::Result<(LogReader, Vec<Chunk>)> {
-        let mut chunks = read_pair(
-            &dir.join(format!("{LOG}.1")),
-            &dir.join(format!("{INDEX}.1")),
-            0,
-        )?
-        .0;
+        let dir = open_dir(dir)?;
+        let mut chunks = read_pair(&dir, &format!("{LOG}.1"), &format!("{INDEX}.1"), 0)?.0;
         let mut reader = LogReader {
-            dir: dir.to_path_buf(),
+            dir,
             lines_done: 0,
             current: None,
         };
@@ -150,25 +185,20 @@ impl LogReader {
 
     /// The chunks written since the last call.
     pub fn next_chunks(&mut self) -> io::Result<Vec<Chunk>> {
-        let log = self.dir.join(LOG);
-        let index = self.dir.join(INDEX);
-        let now = identity(&log);
+        let now = identity(&self.dir, LOG);
         let mut out = Vec::new();
         if self.current.is_some() && now != self.current {
             // Rotated since the last call: the rest of the old file is `.1` now.
-            let rotated = self.dir.join(format!("{LOG}.1"));
-            if identity(&rotated) == self.current {
-                let (rest, _) = read_pair(
-                    &rotated,
-                    &self.dir.join(format!("{INDEX}.1")),
-                    self.lines_done,
-                )?;
+            let rotated = format!("{LOG}.1");
+            if identity(&self.dir, &rotated) == self.current {
+                let (rest, _) =
+                    read_pair(&self.dir, &rotated, &format!("{INDEX}.1"), self.lines_done)?;
                 out.extend(rest);
             }
             self.lines_done = 0;
         }
         self.current = now;
-        let (chunks, lines) = read_pair(&log, &index, self.lines_done)?;
+        let (chunks, lines) = read_pair(&self.dir, LOG, INDEX, self.lines_done)?;
         self.lines_done = lines;
         out.extend(chunks);
         Ok(out)
@@ -177,16 +207,22 @@ impl LogReader {
 
 /// Reads the chunks of one raw file after index line `skip`; returns them and the count
 /// of complete index lines. Missing files read as empty.
-fn read_pair(log: &Path, index: &Path, skip: usize) -> io::Result<(Vec<Chunk>, usize)> {
-    let text = match fs::read_to_string(index) {
-        Ok(t) => t,
+fn read_pair(
+    dir: &OwnedFd,
+    log: &str,
+    index: &str,
+    skip: usize,
+) -> io::Result<(Vec<Chunk>, usize)> {
+    let mut text = String::new();
+    match open_in(dir, index, OFlag::O_RDONLY) {
+        Ok(mut f) => f.read_to_string(&mut text)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(e),
     };
     // A line without its newline is still being written: leave it for the next call.
     let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
     let lines: Vec<&str> = complete.lines().collect();
-    let mut raw = match File::open(log) {
+    let mut raw = match open_in(dir, log, OFlag::O_RDONLY) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(e),
@@ -196,7 +232,7 @@ fn read_pair(log: &Path, index: &Path, skip: usize) -> io::Result<(Vec<Chunk>, u
         let Some((offset, len, time, stream)) = parse_index_line(line) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: bad index line {line:?}", index.display()),
+                format!("{index}: bad index line {line:?}"),
             ));
         };
         raw.seek(SeekFrom::Start(offset))?;
@@ -330,6 +366,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
@@ -365,6 +402,45 @@ mod tests {
         w.write(Stream::Out, b"0123456789", at(4)).unwrap();
         let (_, kept) = LogReader::new(dir.path()).unwrap();
         assert_eq!(kept.iter().map(|c| c.bytes.len()).sum::<usize>(), 10 + 10);
+    }
+
+    #[test]
+    fn log_names_replaced_by_symlinks_are_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&outside, state.join(LOG)).unwrap();
+        // The writer: refused (ELOOP), and the file the link names is left as it was.
+        let err = LogWriter::open(&state, 10).unwrap_err();
+        assert!(err.to_string().contains(LOG), "{err}");
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "precious\n");
+        // The reader: refused too, never reading through the link.
+        fs::remove_file(state.join(LOG)).unwrap();
+        std::os::unix::fs::symlink(&outside, state.join(INDEX)).unwrap();
+        assert!(LogReader::new(&state).is_err());
+        // A state folder that is itself a symlink is refused.
+        fs::remove_file(state.join(INDEX)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&state, &link).unwrap();
+        assert!(LogWriter::open(&link, 10).is_err());
+        assert!(LogWriter::open(&state, 10).is_ok());
+    }
+
+    #[test]
+    fn a_rotated_name_planted_as_a_symlink_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "precious\n").unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let mut w = LogWriter::open(&state, 4).unwrap();
+        std::os::unix::fs::symlink(&outside, state.join(format!("{LOG}.1"))).unwrap();
+        w.write(Stream::Out, b"abc", at(1)).unwrap();
+        w.write(Stream::Out, b"def", at(2)).unwrap();
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "precious\n");
+        assert_eq!(fs::read(state.join(format!("{LOG}.1"))).unwrap(), b"abc");
     }
 
     #[test]
