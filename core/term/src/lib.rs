@@ -10,12 +10,15 @@
 //!   restores the modes even when stockade is SIGKILLed), window size forwarding
 //!   (`SIGWINCH`), both-way copy with poll(2);
 //! - [`attach`]: the detach key sequence (podman's ctrl-p ctrl-q) and the attach socket's
-//!   tiny protocol.
+//!   tiny protocol;
+//! - [`launch`]: finding the `stockade-monitor` program and handing a detached
+//!   environment's descriptors over to it across execve(2).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod attach;
 pub mod fdpass;
+pub mod launch;
 pub mod monitor;
 pub mod pty;
 pub mod relay;
