@@ -22,13 +22,14 @@ runner=${VM_RUNNER:-$(realpath ../shared/tools/vm/run-in-vm.sh 2>/dev/null || tr
 target=x86_64-unknown-linux-musl
 profile=${PROFILE:-release}
 flag=(); [ "$profile" = release ] && flag=(--release)
-echo "== building stockade, the suite and the probe for $target ($profile)"
+echo "== building stockade (and its monitor), the suite and the probe for $target ($profile)"
 cargo build "${flag[@]}" --target "$target" -p stockade -p stockade-conformance
 out=${CARGO_TARGET_DIR:-target}/$target/$profile
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-for b in stockade stockade-conformance stockade-probe; do
+# stockade-monitor: stockade executes it from beside itself for every detached environment.
+for b in stockade stockade-monitor stockade-conformance stockade-probe; do
   if command -v strip >/dev/null; then strip -o "$dir/$b" "$out/$b"; else cp "$out/$b" "$dir/$b"; fi
 done
 

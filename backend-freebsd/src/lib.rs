@@ -27,6 +27,8 @@ pub mod process;
 #[cfg(target_os = "freebsd")]
 mod runtime;
 #[cfg(target_os = "freebsd")]
+pub use runtime::monitor_main;
+#[cfg(target_os = "freebsd")]
 pub mod sys;
 pub mod top;
 

@@ -159,6 +159,84 @@ fn exec_joins_the_pid_namespace() {
     assert_gone(&w, "ex");
 }
 
+/// The parent of a process, from /proc/PID/stat.
+fn ppid(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    after.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_monitor_is_the_small_program_and_holds_only_its_descriptors() {
+    let w = World::new();
+    let spec = w.spec("mon", "echo out; echo err >&2; exec sleep 30", "");
+    let opts = CreateOptions {
+        stdio: Stdio::Log,
+        start: true,
+    };
+    let state = w.backend.create(&spec, &w.store, &opts).unwrap();
+    let monitor = ppid(state.pid.unwrap());
+    let exe = std::fs::read_link(format!("/proc/{monitor}/exe")).unwrap();
+    let expected = std::fs::canonicalize(common::monitor_program()).unwrap();
+    assert_eq!(exe, expected, "the monitor runs {}", exe.display());
+    // Give it a moment to open the log (it does so before it idles).
+    let log = w.store.dir("mon").join("output.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut fds: Vec<(i32, String)>;
+    loop {
+        fds = std::fs::read_dir(format!("/proc/{monitor}/fd"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| {
+                let n: i32 = e.file_name().to_str().unwrap().parse().unwrap();
+                let target = std::fs::read_link(e.path()).unwrap();
+                (n, target.display().to_string())
+            })
+            .collect();
+        if fds.iter().any(|(_, t)| *t == log.display().to_string()) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fds.sort();
+    let kinds: Vec<String> = fds
+        .iter()
+        .map(|(n, t)| match t.as_str() {
+            "/dev/null" if *n <= 2 => "null".to_string(),
+            t if t.starts_with("pipe:") => "pipe".to_string(),
+            "anon_inode:[pidfd]" => "pidfd".to_string(),
+            t if t == w.store.dir("mon").display().to_string() => "folder".to_string(),
+            t => t
+                .strip_prefix(&format!("{}/", w.store.dir("mon").display()))
+                .map_or_else(|| format!("unexpected {n} -> {t}"), str::to_string),
+        })
+        .collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    // stdin/out/err on /dev/null; the report, stdout and stderr pipes; the pidfd it polls;
+    // the state folder (the log's files are opened and rotated relative to it), the log
+    // and its index. Nothing of the creator's (the state lock above all).
+    assert_eq!(
+        sorted,
+        [
+            "folder",
+            "null",
+            "null",
+            "null",
+            "output.idx",
+            "output.log",
+            "pidfd",
+            "pipe",
+            "pipe",
+            "pipe"
+        ],
+        "{fds:?}"
+    );
+    w.backend.delete(&w.store, "mon", true).unwrap();
+    assert_gone(&w, "mon");
+}
+
 #[test]
 #[ignore = "needs root"]
 fn proc_self_exe_of_stockade_processes_is_closed_to_the_environment() {

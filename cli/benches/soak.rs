@@ -6,7 +6,8 @@
 //!    made and removed every time).
 //! 2. DETACHED × `create` + `start` of `sleep 30`; while each runs, three other processes
 //!    race `stop`, `kill -s KILL` and `delete --force` against it; then `delete --force`.
-//!    Before racing, the idle RSS of the first few environments' monitors is read.
+//!    Before racing, the idle Rss and Pss of the first few environments' monitors are read
+//!    (/proc/PID/smaps_rollup).
 //! 3. Leaks, counted against a snapshot taken before: mounts mentioning the work folder,
 //!    cgroups named `soak-*`, `sk-*` interfaces, state folders, live monitors, and the
 //!    benchmark's own open fds. Exit status 1 when anything leaked.
@@ -61,12 +62,17 @@ mod linux {
             .unwrap_or(0)
     }
 
-    fn rss_kib(pid: i32) -> Option<u64> {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    /// Rss and Pss (KiB) of a process, from /proc/PID/smaps_rollup: Rss counts every
+    /// page it maps that is in memory, Pss shares each page among the processes mapping
+    /// it (the C library's pages, say, among everything on the host).
+    fn rss_pss_kib(pid: i32) -> Option<(u64, u64)> {
+        let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        };
+        Some((field("Rss:")?, field("Pss:")?))
     }
 
     fn ppid(pid: i32) -> Option<i32> {
@@ -152,7 +158,11 @@ mod linux {
                     .and_then(|v| v["pid"].as_i64())
                     .map(|p| p as i32);
                 if let Some(m) = pid.and_then(ppid) {
-                    rss.extend(rss_kib(m));
+                    if i == 0 {
+                        let exe = fs::read_link(format!("/proc/{m}/exe")).unwrap_or_default();
+                        println!("soak: the monitor runs {}", exe.display());
+                    }
+                    rss.extend(rss_pss_kib(m));
                 }
             }
             let racers: Vec<_> = [
@@ -188,7 +198,8 @@ mod linux {
             .map(|d| d.filter_map(Result::ok).count())
             .unwrap_or(0);
         let monitors = Command::new("pgrep")
-            .args(["-f", &format!("--root {}", state.display())])
+            // Both `stockade --root STATE ...` and `stockade-monitor STATE NAME ...`.
+            .args(["-f", &state.display().to_string()])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
             .unwrap_or(0);
@@ -199,7 +210,7 @@ mod linux {
         );
         println!("soak: {detached} detached create/start + racing stop/kill/delete in {:.1} s ({detached_failures} failed to start)",
             detached_time.as_secs_f64());
-        println!("soak: idle monitor RSS (KiB): {rss:?}");
+        println!("soak: idle monitor (Rss, Pss) in KiB: {rss:?}");
         println!(
             "soak: leaked mounts {leaked_mounts}, cgroups {leaked_cgroups}, interfaces {leaked_ifaces}, fds {leaked_fds}, state folders {leaked_states}, live processes {monitors}"
         );

@@ -15,6 +15,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Where the monitor program is found (beside this executable): resolved once, now.
+    stockade_term::launch::pin();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(oci_args) = oci::oci_args(&args) {
         return oci::main(oci_args);

@@ -21,6 +21,8 @@
 
 mod spawn;
 
+pub use spawn::monitor_main;
+
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
@@ -216,10 +218,19 @@ fn start_process(
             .map_err(|e| RuntimeError::sys(format!("mkfifo {}", path.display()))(e.into()))?;
         Some(open_fifo(&path, OFlag::O_RDWR)?)
     };
-    let monitor = (!foreground).then(|| Monitor {
-        store: store.clone(),
-        name: entry.state.name.clone(),
-    });
+    let monitor = if foreground {
+        None
+    } else {
+        Some(Monitor {
+            store: store.clone(),
+            name: entry.state.name.clone(),
+            program: stockade_term::launch::locate()
+                .map_err(RuntimeError::sys("find the monitor program"))?,
+            null: fs::File::open("/dev/null")
+                .map_err(RuntimeError::sys("/dev/null"))?
+                .into(),
+        })
+    };
     let Spawned {
         pid,
         go,

@@ -5,8 +5,9 @@
 //! creator (the CLI)
 //!  ├─ foreground (`run`, `exec`): fork → the process, the creator's own child
 //!  └─ detached (`create`, `run -d`): fork → helper: setsid, fork → monitor, exit
-//!                                      monitor: fork → the process; wait(2) for it,
-//!                                      record its exit in state.json, exit
+//!                                      monitor: fork → the process, then fexecve(3)
+//!                                      stockade-monitor: wait(2) for it, record its
+//!                                      exit in state.json, exit
 //! ```
 //! The helper exits at once, so the monitor is re-parented to init and outlives the
 //! command; it keeps only its pipes (every other inherited descriptor, the state lock
@@ -41,6 +42,7 @@ use nix::unistd::{chdir, setgid, setgroups, setsid, setuid, Gid, Uid};
 use stockade_core::backend::Stdio;
 use stockade_core::logs::{LogWriter, Stream as LogStream, ATTACH_SOCKET, DEFAULT_CAP};
 use stockade_core::state::{StateStore, Status};
+use stockade_term::launch::Handoff;
 use stockade_term::monitor::{Sink, Sources, Stream as MonitorStream};
 
 use crate::kernel::Jid;
@@ -85,6 +87,10 @@ pub struct Monitor {
     pub store: StateStore,
     /// The environment's name.
     pub name: String,
+    /// The monitor program, opened by the creator (`stockade_term::launch::locate`).
+    pub program: OwnedFd,
+    /// /dev/null, for the monitor's standard streams.
+    pub null: OwnedFd,
 }
 
 /// The child's view: descriptors it uses, prepared before forking.
@@ -198,6 +204,7 @@ fn detached(
             let mut keep: Vec<RawFd> = vec![pid_w.as_raw_fd(), 0, 1, 2];
             keep.extend(fds.raw());
             keep.extend(output.fds());
+            keep.extend([m.program.as_raw_fd(), m.null.as_raw_fd()]);
             proc::close_all_but(&keep);
             let _ = setsid();
             match proc::fork() {
@@ -209,6 +216,7 @@ fn detached(
         Forked::Parent(helper) => {
             drop(pid_w);
             drop(output);
+            drop((m.program, m.null));
             let mut buf = [0u8; 4];
             let got = fs::File::from(pid_r).read_exact(&mut buf);
             proc::wait(helper)?;
@@ -218,7 +226,9 @@ fn detached(
     }
 }
 
-/// The monitor: starts the process, reports its pid, waits, records the exit.
+/// The monitor: starts the process, reports its pid, then becomes the `stockade-monitor`
+/// program (see [`monitor_main`]); serves in this process only if that program cannot be
+/// executed.
 fn monitor(
     cfg: &ProcessConfig,
     jid: Jid,
@@ -231,6 +241,7 @@ fn monitor(
         Ok(Forked::Child) => {
             drop(pid_w);
             drop(output);
+            drop((m.program, m.null));
             child(cfg, jid, fds)
         }
         Ok(Forked::Parent(pid)) => pid,
@@ -240,13 +251,52 @@ fn monitor(
     drop(fds);
     proc::write_all(pid_w.as_raw_fd(), &pid.to_ne_bytes());
     drop(pid_w);
-    keep_output(output, &m.store.dir(&m.name));
+    let (out, err, terminal) = match output {
+        MonitorOutput::None => (None, None, None),
+        MonitorOutput::Pipes { out, err } => (Some(out), Some(err), None),
+        MonitorOutput::Terminal(sock) => (None, None, Some(sock)),
+    };
+    let handoff = Handoff {
+        root: m.store.root().to_path_buf(),
+        name: m.name,
+        pid,
+        report: None,
+        out,
+        err,
+        terminal,
+    };
+    match handoff.exec(m.program, Some(m.null)) {
+        (_, Some(back)) => monitor_main(back),
+        (_, None) => proc::exit_child(1),
+    }
+}
+
+/// The detached monitor, as the `stockade-monitor` program runs it: keeps the output (log,
+/// attach socket), waits for the process (its child), records the exit; never returns.
+pub fn monitor_main(h: Handoff) -> ! {
+    let _ = chdir("/");
+    let Handoff {
+        root,
+        name,
+        pid,
+        report: _,
+        out,
+        err,
+        terminal,
+    } = h;
+    let store = StateStore::new(root);
+    let output = match (out, err, terminal) {
+        (Some(out), Some(err), _) => MonitorOutput::Pipes { out, err },
+        (_, _, Some(sock)) => MonitorOutput::Terminal(sock),
+        _ => MonitorOutput::None,
+    };
+    keep_output(output, &store.dir(&name));
     let Ok(status) = proc::wait(pid) else {
         proc::exit_child(1)
     };
     let (code, signal) = proc::decode(status);
     // The creator holds the lock until it is done; wait for it.
-    if let Ok(mut entry) = m.store.open(&m.name, true) {
+    if let Ok(mut entry) = store.open(&name, true) {
         if entry.state.pid == Some(pid) {
             entry.state.exit = Some(exit_of(code, signal, None));
             entry.state.status = Status::Stopped;

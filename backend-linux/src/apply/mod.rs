@@ -12,7 +12,8 @@
 //! - [`seccomp`]: the syscall filter;
 //! - [`net`]: the network steps over rtnetlink (the veth pair of `private`), and its undo;
 //! - [`init`]: the minimal PID 1 of `process.init = true`;
-//! - [`spawn`]: cloning the first process, the pipes, the detached monitor;
+//! - [`spawn`]: cloning the first process, the pipes, the hand-off to the monitor;
+//! - [`monitor`]: the detached monitor itself, as the `stockade-monitor` program runs it;
 //! - [`join`]: `exec` into a running environment;
 //! - [`userns`]: rootless mode's host side (id maps, delegated cgroups);
 //! - [`top`]: the environment's processes as the host sees them;
@@ -27,6 +28,7 @@ pub mod hooks;
 pub mod init;
 pub mod join;
 pub mod layer;
+pub mod monitor;
 pub mod net;
 pub mod nft;
 pub mod proc;

@@ -24,6 +24,12 @@
 //! environment every process in it, stockade's helpers included, and must be treated as
 //! such. This is runc's `runc init` non-dumpable defence; runc adds a read-only copy of
 //! its binary because `runc init` re-executes itself, which stockade never does.
+//!
+//! The detached monitor executes another program, `stockade-monitor`, but from a
+//! descriptor the creator opened beside its own executable in the host's namespaces, and
+//! it lives outside the environment's PID namespace (a joined one included: it enters the
+//! namespaces only after the monitor's fork), so nothing inside can name its
+//! `/proc/<pid>/exe`; it is non-dumpable besides.
 
 use std::fs;
 use std::io::{self, Read as _, Write as _};
@@ -299,6 +305,17 @@ fn create_in(
     store: &StateStore,
     made: &mut MadeSoFar,
 ) -> Result<(Pid, Option<OwnedFd>, Option<OwnedFd>), RuntimeError> {
+    // Before anything is made: a detached environment needs its monitor program (and
+    // /dev/null for its streams), opened here, in the host's namespaces.
+    let program = if foreground {
+        None
+    } else {
+        let program =
+            stockade_term::launch::locate().map_err(sys_err("find the monitor program"))?;
+        let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(nix_err("/dev/null"))?;
+        Some((program, null))
+    };
     let dir = entry.dir().to_path_buf();
     let cfg = ProcessConfig::from_plan(plan);
     let cfg_path = dir.join("process.json");
@@ -418,10 +435,12 @@ fn create_in(
         fifo,
         userns_mapped,
     };
-    let monitor = (!foreground).then(|| MonitorArgs {
+    let monitor = program.map(|(program, null)| MonitorArgs {
         store: store.clone(),
         name: entry.state.name.clone(),
         output,
+        program,
+        null,
     });
     let spawned = spawn::spawn(setup, cgroup_fd, monitor)
         .map_err(sys_err("start the environment's process"))?;

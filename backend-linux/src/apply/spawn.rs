@@ -1,8 +1,10 @@
 //! Making the environment's first process: fork(2) a helper, clone3(2) the process into its
 //! new namespaces (and, on cgroup v2, straight into its cgroup with `CLONE_INTO_CGROUP`),
 //! synchronise over pipes (pipe(7)), and — for `create` and `run -d` — leave a small
-//! monitor (double fork + setsid(2)) that is the process's parent, waits for it (wait(2))
-//! and records its exit in state.json.
+//! monitor (double fork + setsid(2)) that is the process's parent: once the process
+//! exists, the forked monitor executes the `stockade-monitor` program (by a descriptor
+//! opened before any fork, see `stockade_term::launch`), which waits for it (wait(2)),
+//! keeps its output and records its exit in state.json ([`super::monitor`]).
 //!
 //! # Processes
 //! ```text
@@ -10,7 +12,8 @@
 //!  └─ fork ─ helper (single-threaded: safe to clone3 raw)
 //!      ├─ foreground: clone3(CLONE_PARENT) → the first process is the creator's child;
 //!      │              the helper exits at once
-//!      └─ detached:   setsid, fork → monitor; clone3 → the first process is its child
+//!      └─ detached:   setsid, fork → monitor; clone3 → the first process is its child;
+//!                     the monitor then execve's stockade-monitor (same PID, same child)
 //! ```
 //! # Synchronisation
 //! - `pid` pipe: helper → creator, the first process's host PID (4 bytes);
@@ -34,11 +37,9 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
-use std::time::SystemTime;
 
-use stockade_core::logs::{LogWriter, Stream as LogStream, DEFAULT_CAP};
-use stockade_core::state::{Exit, StateStore, Status};
-use stockade_term::monitor::{Sink, Sources, Stream as MonitorStream};
+use stockade_core::state::{Exit, StateStore};
+use stockade_term::launch::Handoff;
 
 use super::process::{self, ProcessConfig, EXIT_STOCKADE};
 use super::sys::{self, Forked};
@@ -117,6 +118,11 @@ pub struct MonitorArgs {
     pub name: String,
     /// The process's output, when the monitor keeps it.
     pub output: MonitorOutput,
+    /// The monitor program, opened in the host's namespaces
+    /// (`stockade_term::launch::locate`).
+    pub program: OwnedFd,
+    /// /dev/null, opened likewise, for the monitor's standard streams.
+    pub null: OwnedFd,
 }
 
 /// What the monitor reads the process's output from.
@@ -136,11 +142,13 @@ pub enum MonitorOutput {
 
 impl MonitorArgs {
     fn fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![self.program.as_raw_fd(), self.null.as_raw_fd()];
         match &self.output {
-            MonitorOutput::None => Vec::new(),
-            MonitorOutput::Pipes { out, err } => vec![out.as_raw_fd(), err.as_raw_fd()],
-            MonitorOutput::Terminal(sock) => vec![sock.as_raw_fd()],
+            MonitorOutput::None => {}
+            MonitorOutput::Pipes { out, err } => fds.extend([out.as_raw_fd(), err.as_raw_fd()]),
+            MonitorOutput::Terminal(sock) => fds.push(sock.as_raw_fd()),
         }
+        fds
     }
 }
 
@@ -179,15 +187,8 @@ pub fn spawn(
             // The creator's other fds (the state lock above all, other tests' pipes in a
             // test binary) must not live on in the helper, the monitor or the process.
             close_all_but(&keep);
-            // Born in the joined namespaces: the helper enters them before clone3 (it is
-            // single-threaded, as setns into a mount or user namespace requires).
-            for (ns, fd) in join {
-                if nix::sched::setns(fd, ns).is_err() {
-                    sys::exit_now(EXIT_STOCKADE);
-                }
-            }
             helper(
-                setup, flags, cgroup_v2, monitor, pid_w, go_r, ready_w, report_w, report_r,
+                setup, flags, join, cgroup_v2, monitor, pid_w, go_r, ready_w, report_w, report_r,
             )
         }
         Forked::Parent(helper_pid) => {
@@ -268,6 +269,7 @@ fn clone_flags(plan: &LinuxPlan) -> u64 {
 fn helper(
     setup: ChildSetup<'_>,
     flags: u64,
+    join: Vec<(CloneFlags, OwnedFd)>,
     cgroup_v2: Option<OwnedFd>,
     monitor: Option<MonitorArgs>,
     pid_w: OwnedFd,
@@ -284,6 +286,16 @@ fn helper(
             Ok(Forked::Child) => {}
             Ok(Forked::Parent(_)) => sys::exit_now(0),
             Err(_) => sys::exit_now(EXIT_STOCKADE),
+        }
+    }
+    // Born in the joined namespaces: entered before clone3 (this process is single-threaded,
+    // as setns into a mount or user namespace requires), and after the monitor's fork, so
+    // the monitor itself stays in the host's PID namespace (setns(2) into a PID namespace
+    // moves only the caller's future children) where no process of the environment can
+    // open its /proc/PID/exe.
+    for (ns, fd) in join {
+        if nix::sched::setns(fd, ns).is_err() {
+            sys::exit_now(EXIT_STOCKADE);
         }
     }
     let sibling = monitor.is_none();
@@ -318,82 +330,28 @@ fn helper(
     }
 }
 
-/// The detached monitor: keeps the process's output (log, attach socket), waits for it,
-/// records its exit. Uses no terminal of its own.
+/// The detached monitor: hands the process's output, its report pipe and the duty to
+/// record its exit over to the `stockade-monitor` program (see [`super::monitor`]); serves
+/// them in this process only if that program cannot be executed.
 fn run_monitor(pid: Pid, report_r: OwnedFd, m: MonitorArgs) -> ! {
-    if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
-        for fd in 0..3 {
-            let _ = sys::dup_onto_stdio(null.as_fd(), fd);
-        }
-    }
-    let _ = nix::unistd::chdir("/");
-    let dir = m.store.dir(&m.name);
-    keep_output(pid, m.output, &dir);
-    let status = loop {
-        match waitpid(pid, None) {
-            Ok(s) => break Some(s),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break None,
-        }
+    let (out, err, terminal) = match m.output {
+        MonitorOutput::None => (None, None, None),
+        MonitorOutput::Pipes { out, err } => (Some(out), Some(err), None),
+        MonitorOutput::Terminal(sock) => (None, None, Some(sock)),
     };
-    let reason = read_report(report_r);
-    let exit = status.and_then(|s| exit_of(s, reason));
-    if let Ok(mut entry) = m.store.open(&m.name, true) {
-        if entry.state.pid == Some(pid.as_raw()) {
-            let folders = super::runtime::cgroup_folders(&entry.state);
-            let exit = exit.map(|e| super::cgroup::usage::annotate(e, &folders));
-            entry.state.status = Status::Stopped;
-            entry.state.exit = exit;
-            let _ = entry.save();
-        }
-    }
-    sys::exit_now(0)
-}
-
-/// The log in the state folder, as the monitor's sink.
-struct LogSink(Option<LogWriter>);
-
-impl Sink for LogSink {
-    fn output(&mut self, stream: MonitorStream, bytes: &[u8]) {
-        let stream = match stream {
-            MonitorStream::Out => LogStream::Out,
-            MonitorStream::Err => LogStream::Err,
-        };
-        if let Some(w) = &mut self.0 {
-            // A full disk must not stop the process: the output is dropped instead.
-            let _ = w.write(stream, bytes, SystemTime::now());
-        }
-    }
-}
-
-/// Logs the output until the process ends; for a terminal, serves `attach` meanwhile.
-fn keep_output(pid: Pid, output: MonitorOutput, dir: &Path) {
-    let mut sources = Sources {
-        exited: sys::pidfd_open(pid).ok(),
-        ..Sources::default()
+    let handoff = Handoff {
+        root: m.store.root().to_path_buf(),
+        name: m.name,
+        pid: pid.as_raw(),
+        report: Some(report_r),
+        out,
+        err,
+        terminal,
     };
-    match output {
-        MonitorOutput::None => return,
-        MonitorOutput::Pipes { out, err } => {
-            sources.out = Some(out);
-            sources.err = Some(err);
-        }
-        MonitorOutput::Terminal(sock) => {
-            let mut tag = [0u8; 1];
-            // EOF: the process died before it had a terminal.
-            let Ok(Some((master, _))) = stockade_term::fdpass::recv(sock.as_fd(), &mut tag) else {
-                return;
-            };
-            drop(sock);
-            let path = attach_socket(dir);
-            let _ = fs::remove_file(&path);
-            sources.listener = std::os::unix::net::UnixListener::bind(&path).ok();
-            sources.master = Some(master);
-        }
+    match handoff.exec(m.program, Some(m.null)) {
+        (_, Some(back)) => super::monitor::main(back),
+        (_, None) => sys::exit_now(EXIT_STOCKADE),
     }
-    let mut sink = LogSink(LogWriter::open(dir, DEFAULT_CAP).ok());
-    stockade_term::monitor::serve(sources, &mut sink);
-    let _ = fs::remove_file(attach_socket(dir));
 }
 
 /// The attach socket of a detached terminal, in the state folder.

@@ -21,8 +21,66 @@ pub struct World {
     pub backend: LinuxBackend,
 }
 
+/// The monitor program detached environments execute (`stockade_term::launch::locate`
+/// finds it beside this test's executable, or in the folder above cargo's `deps/`): built
+/// with the same cargo, profile and target folder when it is missing, as
+/// conformance/tests/suite.rs builds `stockade`. In the v2 guest (.ci/vm-tests) it is
+/// copied beside the test binaries.
+pub fn monitor_program() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let here = exe.parent().unwrap().to_path_buf();
+            let beside = here.join("stockade-monitor");
+            if beside.is_file() {
+                return beside;
+            }
+            // target[/<triple>]/<profile>/deps/<test>
+            let profile_dir = here.parent().unwrap().to_path_buf();
+            let bin = profile_dir.join("stockade-monitor");
+            if bin.is_file() {
+                return bin;
+            }
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+                "build",
+                "-p",
+                "stockade",
+                "--bin",
+                "stockade-monitor",
+            ]);
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                build.arg("--release");
+            }
+            let mut target = profile_dir.parent().unwrap().to_path_buf();
+            let triple = target.file_name().unwrap().to_string_lossy().into_owned();
+            if triple.contains("-unknown-") {
+                build.args(["--target", &triple]);
+                target = target.parent().unwrap().to_path_buf();
+            }
+            build.env("CARGO_TARGET_DIR", &target);
+            let status = build
+                .status()
+                .expect("cannot run cargo to build stockade-monitor");
+            assert!(
+                status.success(),
+                "`cargo build -p stockade --bin stockade-monitor` failed"
+            );
+            assert!(
+                bin.is_file(),
+                "{} is missing after the build",
+                bin.display()
+            );
+            bin
+        })
+        .clone()
+}
+
 impl World {
     pub fn new() -> World {
+        monitor_program();
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("rootfs");
         make_busybox_root(&root);
