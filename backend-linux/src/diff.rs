@@ -33,8 +33,13 @@ use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, Metadata};
 use std::io;
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{Mode, SFlag};
 
 use serde::{Deserialize, Serialize};
 
@@ -168,21 +173,33 @@ pub fn is_whiteout(meta: &Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
-/// Asks whether a folder is opaque (`trusted.overlay.opaque` = `y`).
-pub type OpaqueFn<'a> = &'a dyn Fn(&Path) -> io::Result<bool>;
+/// Asks whether a folder is opaque (`trusted.overlay.opaque` = `y`): given its path (for
+/// messages) and the folder itself, opened without following a symlink (read this, not
+/// the path, which the environment may have replaced meanwhile).
+pub type OpaqueFn<'a> = &'a dyn Fn(&Path, BorrowedFd<'_>) -> io::Result<bool>;
 
 /// Lists what the upper folder `upper` changed relative to `lowers` (top first), sorted
 /// by path. `opaque` tells whether a folder (in the upper or a lower) is opaque. New
 /// entries at `mount_points` (paths inside the environment), and new folders on the way
 /// to them, are stockade's mount points, not changes, and are left out.
+///
+/// The upper folder is written by the environment, possibly while this runs: each folder
+/// is opened once and everything below it is reached from a descriptor, never following
+/// a symlink ([`crate::beneath`]). A symlink is reported as the entry it is (added or
+/// modified) and never followed; an entry replaced by a symlink during the walk fails it
+/// (`ELOOP` or `ENOTDIR`) rather than lead it elsewhere.
 pub fn walk(
     upper: &Path,
     lowers: &[PathBuf],
     mount_points: &[PathBuf],
     opaque: OpaqueFn<'_>,
 ) -> Result<Vec<Change>, DiffError> {
+    let lowers = lowers
+        .iter()
+        .map(|l| Tree::open(l))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut w = Walker {
-        upper,
+        upper: Tree::open(upper)?,
         lowers,
         mount_points,
         opaque,
@@ -193,9 +210,102 @@ pub fn walk(
     Ok(w.changes)
 }
 
+/// A folder tree held open; every path below it is resolved from its descriptor without
+/// following symlinks.
+struct Tree<'a> {
+    path: &'a Path,
+    fd: OwnedFd,
+}
+
+/// What the walk needs to know of an entry (fstatat(2) with `AT_SYMLINK_NOFOLLOW`).
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    mode: libc::mode_t,
+    rdev: libc::dev_t,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+}
+
+impl Stat {
+    fn kind(&self) -> SFlag {
+        SFlag::from_bits_truncate(self.mode & SFlag::S_IFMT.bits())
+    }
+
+    fn is_dir(&self) -> bool {
+        self.kind() == SFlag::S_IFDIR
+    }
+
+    /// An overlayfs whiteout: a character device numbered 0:0.
+    fn is_whiteout(&self) -> bool {
+        self.kind() == SFlag::S_IFCHR && self.rdev == 0
+    }
+
+    fn same_owner_and_mode(&self, other: &Stat) -> bool {
+        self.mode == other.mode && self.uid == other.uid && self.gid == other.gid
+    }
+}
+
+impl<'a> Tree<'a> {
+    fn open(path: &'a Path) -> Result<Tree<'a>, DiffError> {
+        // The folder itself is named by stockade (the layer) or the admin (a base): its
+        // own path is trusted; what lies below it is not.
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)
+        .at(path)?;
+        Ok(Tree { path, fd })
+    }
+
+    fn shown(&self, rel: &Path) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    fn folder(&self, rel: &Path) -> io::Result<OwnedFd> {
+        crate::beneath::open(self.fd.as_fd(), rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+    }
+
+    /// The entry at `rel`, not following a symlink there or on the way.
+    fn stat(&self, rel: &Path) -> io::Result<Stat> {
+        let st = match (rel.parent(), rel.file_name()) {
+            (Some(parent), Some(name)) => {
+                let dir = self.folder(parent)?;
+                nix::sys::stat::fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?
+            }
+            _ => nix::sys::stat::fstat(&self.fd)?,
+        };
+        Ok(Stat {
+            mode: st.st_mode,
+            rdev: st.st_rdev,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        })
+    }
+
+    /// The names in folder `rel`, sorted, so the walk and its output are deterministic.
+    fn names(&self, rel: &Path) -> io::Result<BTreeSet<OsString>> {
+        let mut dir = nix::dir::Dir::from_fd(self.folder(rel)?)?;
+        let mut names = BTreeSet::new();
+        for entry in dir.iter() {
+            let name = entry?.file_name().to_bytes().to_vec();
+            if name != b"." && name != b".." {
+                names.insert(OsString::from_vec(name));
+            }
+        }
+        Ok(names)
+    }
+
+    fn opaque(&self, rel: &Path, opaque: OpaqueFn<'_>) -> io::Result<bool> {
+        let dir = self.folder(rel)?;
+        opaque(&self.shown(rel), dir.as_fd())
+    }
+}
+
 struct Walker<'a> {
-    upper: &'a Path,
-    lowers: &'a [PathBuf],
+    upper: Tree<'a>,
+    lowers: Vec<Tree<'a>>,
     mount_points: &'a [PathBuf],
     opaque: OpaqueFn<'a>,
     changes: Vec<Change>,
@@ -213,13 +323,12 @@ impl Walker<'_> {
     /// Walks the upper folder at `rel`; `fresh` when nothing below shows through (a new
     /// or opaque folder), so every entry is new.
     fn dir(&mut self, rel: &Path, fresh: bool) -> Result<(), DiffError> {
-        let here = self.upper.join(rel);
-        for name in sorted_names(&here)? {
+        let names = self.upper.names(rel).at(&self.upper.shown(rel))?;
+        for name in names {
             let rel = rel.join(&name);
-            let path = self.upper.join(&rel);
-            let meta = fs::symlink_metadata(&path).at(&path)?;
+            let meta = self.upper.stat(&rel).at(&self.upper.shown(&rel))?;
             let lower = if fresh { None } else { self.lower(&rel)? };
-            if is_whiteout(&meta) {
+            if meta.is_whiteout() {
                 // A whiteout over nothing is redundant: the kernel leaves one only where
                 // a lower had the name, but a lower may have changed since.
                 if lower.is_some() {
@@ -228,6 +337,7 @@ impl Walker<'_> {
                 continue;
             }
             if !meta.is_dir() {
+                // Files, symlinks (never followed) and special files alike.
                 let kind = if lower.is_some() {
                     ChangeKind::Modified
                 } else {
@@ -238,9 +348,10 @@ impl Walker<'_> {
             }
             match lower {
                 Some((_, ref lmeta)) if lmeta.is_dir() => {
-                    if (self.opaque)(&path).at(&path)? {
+                    let shown = self.upper.shown(&rel);
+                    if self.upper.opaque(&rel, self.opaque).at(&shown)? {
                         self.push(&rel, ChangeKind::Modified);
-                        let kept = sorted_names(&path)?;
+                        let kept = self.upper.names(&rel).at(&shown)?;
                         for gone in self.lower_names(&rel)? {
                             if !kept.contains(&gone) {
                                 self.push(&rel.join(gone), ChangeKind::Deleted);
@@ -248,7 +359,7 @@ impl Walker<'_> {
                         }
                         self.dir(&rel, true)?;
                     } else {
-                        if !same_owner_and_mode(&meta, lmeta) {
+                        if !meta.same_owner_and_mode(lmeta) {
                             self.push(&rel, ChangeKind::Modified);
                         }
                         self.dir(&rel, false)?;
@@ -270,14 +381,13 @@ impl Walker<'_> {
 
     /// What the lower folders show at `rel`: the first lower (top first) that has it,
     /// unless a whiteout hides it or an opaque folder on the way stops the search.
-    fn lower(&self, rel: &Path) -> Result<Option<(usize, Metadata)>, DiffError> {
+    fn lower(&self, rel: &Path) -> Result<Option<(usize, Stat)>, DiffError> {
         for (i, lower) in self.lowers.iter().enumerate() {
-            let path = lower.join(rel);
-            match fs::symlink_metadata(&path) {
-                Ok(m) if is_whiteout(&m) => return Ok(None),
+            match lower.stat(rel) {
+                Ok(m) if m.is_whiteout() => return Ok(None),
                 Ok(m) => return Ok(Some((i, m))),
                 Err(e) if is_absent(&e) => {}
-                Err(e) => return Err(e).at(&path),
+                Err(e) => return Err(e).at(&lower.shown(rel)),
             }
             if self.stops_at(lower, rel)? {
                 return Ok(None);
@@ -286,18 +396,20 @@ impl Walker<'_> {
         Ok(None)
     }
 
-    /// True when a folder on the way to `rel` in `lower` is opaque or a whiteout: lowers
-    /// below it do not show through there.
-    fn stops_at(&self, lower: &Path, rel: &Path) -> Result<bool, DiffError> {
+    /// True when a folder on the way to `rel` in `lower` is opaque or a whiteout, or is
+    /// not a folder at all (a file, a symlink): lowers below it do not show through there.
+    fn stops_at(&self, lower: &Tree<'_>, rel: &Path) -> Result<bool, DiffError> {
         for ancestor in rel.ancestors().skip(1) {
             if ancestor.as_os_str().is_empty() {
                 break;
             }
-            let path = lower.join(ancestor);
-            match fs::symlink_metadata(&path) {
-                Ok(m) if is_whiteout(&m) => return Ok(true),
+            match lower.stat(ancestor) {
+                Ok(m) if m.is_whiteout() => return Ok(true),
                 Ok(m) if m.is_dir() => {
-                    if (self.opaque)(&path).at(&path)? {
+                    if lower
+                        .opaque(ancestor, self.opaque)
+                        .at(&lower.shown(ancestor))?
+                    {
                         return Ok(true);
                     }
                 }
@@ -312,9 +424,8 @@ impl Walker<'_> {
     fn lower_names(&self, rel: &Path) -> Result<BTreeSet<OsString>, DiffError> {
         let mut seen = BTreeSet::new();
         let mut hidden = BTreeSet::new();
-        for lower in self.lowers {
-            let path = lower.join(rel);
-            let meta = match fs::symlink_metadata(&path) {
+        for lower in &self.lowers {
+            let meta = match lower.stat(rel) {
                 Ok(m) => m,
                 Err(_) => {
                     if self.stops_at(lower, rel)? {
@@ -326,18 +437,19 @@ impl Walker<'_> {
             if !meta.is_dir() {
                 break;
             }
-            for name in sorted_names(&path)? {
+            let path = lower.shown(rel);
+            for name in lower.names(rel).at(&path)? {
                 if seen.contains(&name) || hidden.contains(&name) {
                     continue;
                 }
-                let m = fs::symlink_metadata(path.join(&name)).at(&path.join(&name))?;
-                if is_whiteout(&m) {
+                let m = lower.stat(&rel.join(&name)).at(&path.join(&name))?;
+                if m.is_whiteout() {
                     hidden.insert(name);
                 } else {
                     seen.insert(name);
                 }
             }
-            if (self.opaque)(&path).at(&path)? {
+            if lower.opaque(rel, self.opaque).at(&path)? {
                 break;
             }
         }
@@ -345,25 +457,13 @@ impl Walker<'_> {
     }
 }
 
-/// ENOENT or ENOTDIR: nothing at that path.
+/// ENOENT or ENOTDIR: nothing at that path; ELOOP: a symlink on the way, which overlayfs
+/// does not merge through either.
 fn is_absent(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
-}
-
-/// Folder names, sorted, so the walk and its output are deterministic.
-fn sorted_names(dir: &Path) -> Result<BTreeSet<OsString>, DiffError> {
-    let mut names = BTreeSet::new();
-    for entry in fs::read_dir(dir).at(dir)? {
-        names.insert(entry.at(dir)?.file_name());
-    }
-    Ok(names)
-}
-
-fn same_owner_and_mode(a: &Metadata, b: &Metadata) -> bool {
-    a.mode() == b.mode() && a.uid() == b.uid() && a.gid() == b.gid()
+    ) || e.raw_os_error() == Some(libc::ELOOP)
 }
 
 #[cfg(test)]
@@ -394,8 +494,8 @@ mod tests {
         assert!(ok, "mknod {} c 0 0", path.display());
     }
 
-    fn opaque_set(paths: &[PathBuf]) -> impl Fn(&Path) -> io::Result<bool> + '_ {
-        move |p: &Path| Ok(paths.iter().any(|o| o == p))
+    fn opaque_set(paths: &[PathBuf]) -> impl Fn(&Path, BorrowedFd<'_>) -> io::Result<bool> + '_ {
+        move |p: &Path, _| Ok(paths.iter().any(|o| o == p))
     }
 
     fn lines(changes: &[Change]) -> Vec<String> {
@@ -455,6 +555,60 @@ mod tests {
         );
         // Copied-up parents (/etc, /bin, /var) are not changes of their own.
         assert!(!changes.iter().any(|c| c.path == Path::new("/etc")));
+    }
+
+    #[test]
+    fn symlinks_planted_in_the_upper_are_reported_as_links_and_never_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
+        base(&lower);
+        // Outside both trees, standing for the host's /etc.
+        let host = tmp.path().join("host-etc");
+        file(&host.join("shadow"), "secret");
+        file(&host.join("sub/deep"), "secret");
+        // A new link to the host folder; a lower folder replaced by a link to it; a link
+        // where a lower folder with content was (the walk must not list through it).
+        dir(&upper.join("var"));
+        symlink(&host, upper.join("escape")).unwrap();
+        symlink(&host, upper.join("home")).unwrap();
+        symlink("/etc", upper.join("var/log")).unwrap();
+        let changes = walk(&upper, &[lower], &[], &opaque_set(&[])).unwrap();
+        assert_eq!(lines(&changes), ["A /escape", "M /home", "M /var/log"]);
+        assert!(
+            !changes
+                .iter()
+                .any(|c| c.path.ends_with("shadow") || c.path.ends_with("deep")),
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn a_folder_of_the_upper_swapped_for_a_symlink_is_not_walked_through() {
+        // What a racing environment could do between the walk's listing and its descent:
+        // every lookup below the upper goes through the held descriptor, and a symlink on
+        // the way fails it instead of leading it out.
+        let tmp = tempfile::tempdir().unwrap();
+        let upper = tmp.path().join("upper");
+        let host = tmp.path().join("host-etc");
+        file(&host.join("shadow"), "secret");
+        dir(&upper);
+        symlink(&host, upper.join("d")).unwrap();
+        let tree = Tree::open(&upper).unwrap();
+        // (O_DIRECTORY | O_NOFOLLOW on the link itself: ENOTDIR or ELOOP by kernel path.)
+        let e = tree.names(Path::new("d")).unwrap_err();
+        assert!(
+            matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)),
+            "{e}"
+        );
+        let e = tree.stat(Path::new("d/shadow")).unwrap_err();
+        assert!(
+            matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)),
+            "{e}"
+        );
+        // The link itself is seen as what it is.
+        let st = tree.stat(Path::new("d")).unwrap();
+        assert!(!st.is_dir() && !st.is_whiteout());
+        assert_eq!(st.kind(), SFlag::S_IFLNK);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 /// The Linux runtime: applies plans (Linux only).
 #[cfg(target_os = "linux")]
 pub mod apply;
+pub mod beneath;
 pub mod diff;
 pub mod error;
 pub mod oci;

@@ -371,8 +371,9 @@ fn unfit_name(magic: i64) -> Option<&'static str> {
 }
 
 /// `trusted.overlay.opaque` = `y`: the folder hides what the lowers have at its path.
-pub fn is_opaque(dir: &Path) -> io::Result<bool> {
-    Ok(sys::getxattr(dir, c"trusted.overlay.opaque")?.as_deref() == Some(b"y"))
+/// Read from the folder `dir` as the walk opened it (fgetxattr(2)), not from its path.
+pub fn is_opaque(_path: &Path, dir: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(sys::fgetxattr(dir, c"trusted.overlay.opaque")?.as_deref() == Some(b"y"))
 }
 
 /// What environment `name` changed relative to its base (`stockade diff`).

@@ -398,6 +398,31 @@ pub fn bpf_prog_attach(
     .map(drop)
 }
 
+/// The value of extended attribute `name` of the open file `fd` (fgetxattr(2)), `None`
+/// as [`getxattr`] gives it.
+pub fn fgetxattr(fd: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 256];
+    // SAFETY: `fd` is a live descriptor borrowed for the call; `name` is NUL-terminated
+    // and lives across it; `buf` is valid for `buf.len()` bytes, the most the kernel
+    // writes.
+    let rc = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    match ret(rc as libc::c_long) {
+        Ok(n) => {
+            buf.truncate(n as usize);
+            Ok(Some(buf))
+        }
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENODATA | libc::ENOTSUP)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The value of extended attribute `name` of `path` (`getxattr(2)`), `None` when the file
 /// has no such attribute (`ENODATA`) or its file system none at all (`ENOTSUP`).
 pub fn getxattr(path: &std::path::Path, name: &CStr) -> io::Result<Option<Vec<u8>>> {
