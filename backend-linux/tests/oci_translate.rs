@@ -440,3 +440,30 @@ fn merge(base: &mut Value, patch: &Value) {
         (b, p) => *b = p.clone(),
     }
 }
+
+#[test]
+fn a_cpuset_without_memory_nodes_copies_the_parents() {
+    let mut config = minimal();
+    merge(
+        &mut config,
+        &json!({"linux": {"resources": {"cpu": {"cpus": "0"}}}}),
+    );
+    let copies = |v| {
+        run(&config, v)
+            .unwrap()
+            .plan
+            .cgroup
+            .copies
+            .iter()
+            .map(|c| format!("{}<-{}", c.file, c.from))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        copies(CgroupVersion::V2),
+        ["cpuset.mems<-cpuset.mems.effective"]
+    );
+    assert_eq!(
+        copies(CgroupVersion::V1),
+        ["cpuset.cpus<-cpuset.cpus", "cpuset.mems<-cpuset.mems"]
+    );
+}

@@ -26,7 +26,9 @@ use stockade_core::backend::CgroupVersion;
 use stockade_core::spec::{NetworkMode, User};
 
 use crate::plan::caps::CapabilityPlan;
-use crate::plan::cgroup::{CgroupPlan, CgroupWrite, DevicePolicy, DeviceRule, DeviceType};
+use crate::plan::cgroup::{
+    CgroupCopy, CgroupPlan, CgroupWrite, DevicePolicy, DeviceRule, DeviceType,
+};
 use crate::plan::extra::{Hook, JoinNamespace, PlanExtras};
 use crate::plan::mount::{Mount, MountFlag, MountFlags, MountPlan, MountStep, DEV_NODES};
 use crate::plan::net::{NetStep, Netns, NetworkPlan};
@@ -914,8 +916,32 @@ fn cgroup(linux: &Linux, ctx: &TranslateContext) -> Result<CgroupPlan, Translate
     }
     controllers.sort();
     controllers.dedup();
+    // A cpuset cgroup runs nothing until it has CPUs and memory nodes: what the config
+    // leaves out is copied from the parent, as the planner does (and runc on v1); on v1
+    // both files, into stockade's own folder too.
+    let mut copies = Vec::new();
+    let sets = |file: &str| writes.iter().any(|w| w.file == file);
+    if sets("cpuset.cpus") || sets("cpuset.mems") {
+        if v2 {
+            if !sets("cpuset.mems") {
+                copies.push(CgroupCopy {
+                    controller: None,
+                    file: "cpuset.mems".into(),
+                    from: "cpuset.mems.effective".into(),
+                });
+            }
+        } else {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                copies.push(CgroupCopy {
+                    controller: Some("cpuset".into()),
+                    file: file.into(),
+                    from: file.into(),
+                });
+            }
+        }
+    }
     Ok(CgroupPlan {
-        copies: Vec::new(),
+        copies,
         version: ctx.cgroup,
         path,
         controllers,
