@@ -72,6 +72,14 @@ pub enum OciError {
     /// A limit has no cgroup value.
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupPlanError),
+    /// `limits.visible` has no OCI form: its /proc views are files stockade's own runtime
+    /// makes and binds in.
+    #[error(
+        "limits.visible has no OCI form: the /proc/meminfo, /proc/cpuinfo and /proc/stat \
+         views are made by stockade's runtime, not by an OCI runtime (lxcfs does this for \
+         runc); remove it, or use `stockade run`"
+    )]
+    Visible,
     /// A copy-on-write root has no OCI form: the bundle's root would be the base itself.
     #[error(
         "root.overlay has no OCI form: runc or crun would write straight into the base \
@@ -85,6 +93,9 @@ pub enum OciError {
 pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciError> {
     if spec.root.overlay.is_some() {
         return Err(OciError::Overlay);
+    }
+    if spec.limits.visible {
+        return Err(OciError::Visible);
     }
     let ctx = PlanContext::new("/run/stockade", &spec.name, CgroupVersion::V2);
     let plan = plan_with(spec, &ctx, options)?;
@@ -112,7 +123,8 @@ pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciE
         user["additionalGids"] = json!(p.groups);
     }
     let process = json!({
-        "terminal": false,
+        // A terminal from the engine: `--console-socket` receives its master.
+        "terminal": p.terminal,
         "user": user,
         "args": p.argv,
         "env": env,
@@ -140,13 +152,9 @@ pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciE
         RootSource::Path(path) => json!({ "path": path, "readonly": spec.root.readonly }),
         // An image root is copy-on-write, refused above.
         RootSource::Image(image) => json!({ "path": image.name, "readonly": true }),
-        RootSource::Host => {
-            notes.push(format!(
-                "root.host: the root is the bundle's empty {HOST_VIEW_ROOTFS}/ folder with the host's system folders bound in read-only; create it, and the links the view needs ({}), before starting",
-                host_links(&plan.mounts.steps)
-            ));
-            json!({ "path": HOST_VIEW_ROOTFS, "readonly": spec.root.readonly })
-        }
+        // The bundle's empty rootfs/ (the caller makes it; `stockade export --out` does),
+        // covered by the view's fresh tmpfs: the first of the mounts below.
+        RootSource::Host => json!({ "path": HOST_VIEW_ROOTFS, "readonly": spec.root.readonly }),
     };
 
     // mounts, masked and read-only paths
@@ -233,25 +241,6 @@ fn namespace_type(ns: Namespace) -> &'static str {
     }
 }
 
-/// The links a `root.host` view makes at its top (`/bin -> usr/bin`, ...).
-fn host_links(steps: &[MountStep]) -> String {
-    let links: Vec<String> = steps
-        .iter()
-        .take_while(|s| !matches!(s, MountStep::PivotRoot { .. }))
-        .filter_map(|s| match s {
-            MountStep::Symlink { path, to } if !path.starts_with("/dev") => {
-                Some(format!("{} -> {}", path.display(), to.display()))
-            }
-            _ => None,
-        })
-        .collect();
-    if links.is_empty() {
-        "none".into()
-    } else {
-        links.join(", ")
-    }
-}
-
 /// The plan's mount steps as OCI mounts, plus the masked and read-only paths.
 fn mounts(steps: &[MountStep]) -> (Vec<Value>, Vec<String>, Vec<String>) {
     let mut out: Vec<(PathBuf, Value)> = Vec::new();
@@ -268,6 +257,19 @@ fn mounts(steps: &[MountStep]) -> (Vec<Value>, Vec<String>, Vec<String>) {
                 continue;
             }
             MountStep::Mount(m) => m,
+            // A link of the `root.host` view (`/bin -> usr/bin`) on its tmpfs: config.json
+            // cannot make links, so the host folder it names is bound read-only in its
+            // place (the same files; a folder instead of a link). The /dev links are the
+            // OCI runtime's own defaults.
+            MountStep::Symlink { path, to } if !after_pivot && !path.starts_with("/dev") => {
+                let source = path.parent().unwrap_or(Path::new("/")).join(to);
+                out.push((
+                    path.clone(),
+                    json!({ "destination": path, "type": "bind", "source": source,
+                            "options": ["rbind", "ro", "nodev"] }),
+                ));
+                continue;
+            }
             _ => continue,
         };
         let target = m.target.display().to_string();
@@ -288,7 +290,16 @@ fn mounts(steps: &[MountStep]) -> (Vec<Value>, Vec<String>, Vec<String>) {
             continue;
         }
         if m.target == Path::new("/") {
-            continue; // the root: `root.path` and `root.readonly`
+            // The `root.host` view's fresh tmpfs stays a mount over the (empty) rootfs, so
+            // the root is as writable, and as empty, as under `stockade run`. The others
+            // (the bind of `root.path`, the read-only remount) are `root.path` and
+            // `root.readonly`.
+            let fresh = m.fstype.as_deref() == Some("tmpfs")
+                && !m.flags.contains(&MountFlag::Remount)
+                && !m.flags.contains(&MountFlag::Bind);
+            if !fresh {
+                continue;
+            }
         }
         if m.flags.contains(&MountFlag::Remount) {
             // The second half of a bind: its attributes become the bind's options.
@@ -387,11 +398,17 @@ fn resources(spec: &Spec, plan: &crate::plan::LinuxPlan) -> Result<Value, OciErr
         // swap (memory + swap) equal to the limit.
         r.insert("memory".into(), json!({ "limit": m, "swap": m }));
     }
+    let mut cpu = Map::new();
     if let Some(c) = l.cpus {
-        r.insert(
-            "cpu".into(),
-            json!({ "quota": cgroup::cpu_quota_us(c)?, "period": CPU_PERIOD_US }),
-        );
+        cpu.insert("quota".into(), json!(cgroup::cpu_quota_us(c)?));
+        cpu.insert("period".into(), json!(CPU_PERIOD_US));
+    }
+    if let Some(set) = &l.cpuset {
+        // cpuset.cpus; the memory nodes stay the host's (runtimes copy the parent's).
+        cpu.insert("cpus".into(), json!(set.to_string()));
+    }
+    if !cpu.is_empty() {
+        r.insert("cpu".into(), Value::Object(cpu));
     }
     if let Some(n) = l.processes {
         r.insert("pids".into(), json!({ "limit": n }));
@@ -480,6 +497,39 @@ mod tests {
         let s = spec("name = \"w\"\n[root]\npath = \"/r\"\noverlay = true\n[process]\ncommand = [\"/bin/sh\"]\n");
         let e = export(&s, &LinuxPlanOptions::default()).unwrap_err();
         assert!(matches!(e, OciError::Overlay), "{e}");
+    }
+
+    #[test]
+    fn visible_limits_are_refused_and_a_cpuset_is_exported() {
+        let s = spec("name = \"w\"\n[root]\npath = \"/r\"\n[process]\ncommand = [\"/bin/sh\"]\n[limits]\nmemory = \"64M\"\nvisible = true\n");
+        let e = export(&s, &LinuxPlanOptions::default()).unwrap_err();
+        assert!(matches!(e, OciError::Visible), "{e}");
+        let s = spec("name = \"w\"\n[root]\npath = \"/r\"\n[process]\ncommand = [\"/bin/sh\"]\n[limits]\ncpuset = \"0-1,3\"\ncpus = 1\n");
+        let config =
+            serde_json::to_value(export(&s, &LinuxPlanOptions::default()).unwrap().config).unwrap();
+        let cpu = &config["linux"]["resources"]["cpu"];
+        assert_eq!(cpu["cpus"], "0-1,3");
+        assert_eq!(cpu["quota"], CPU_PERIOD_US);
+    }
+
+    #[test]
+    fn a_host_view_is_a_fresh_tmpfs_over_the_empty_rootfs() {
+        let s = spec("name = \"w\"\n[root]\nhost = true\n[process]\ncommand = [\"/bin/sh\"]\n");
+        let config =
+            serde_json::to_value(export(&s, &LinuxPlanOptions::default()).unwrap().config).unwrap();
+        assert_eq!(config["root"]["path"], HOST_VIEW_ROOTFS);
+        let first = &config["mounts"][0];
+        assert_eq!(
+            (first["destination"].as_str(), first["type"].as_str()),
+            (Some("/"), Some("tmpfs"))
+        );
+        // Every link of the view is a read-only bind of what it names, none a mount of /.
+        let mounts = config["mounts"].as_array().unwrap();
+        assert_eq!(mounts.iter().filter(|m| m["destination"] == "/").count(), 1);
+        for m in mounts.iter().filter(|m| m["destination"] == "/bin") {
+            assert_eq!(m["type"], "bind");
+            assert!(m["options"].as_array().unwrap().contains(&json!("ro")));
+        }
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! `stockade export FILE --format jail.conf|oci [--out PATH]`.
 //!
 //! jail.conf: a jail block plus the rctl.conf lines equivalent to the spec. oci: an OCI
-//! runtime bundle's `config.json` (Linux section), for runc, crun or youki.
+//! runtime bundle's `config.json` (Linux section), for runc, crun or youki. With `--out`
+//! the bundle is ready to run: for `root.host`, its empty `rootfs/` folder is made too.
 
 use std::fs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use stockade_core::spec::RootSource;
 
 use super::load_spec;
 
@@ -27,6 +29,10 @@ pub struct Args {
     /// The spec file.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// Override the spec's name (as `run --name` does): the OCI export's host name
+    /// default, cgroup path and annotation follow it.
+    #[arg(long)]
+    pub name: Option<String>,
     /// What to produce.
     #[arg(long, value_enum)]
     pub format: Format,
@@ -37,7 +43,7 @@ pub struct Args {
 
 /// Runs `export`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let spec = load_spec(&args.file, None, &[])?;
+    let spec = load_spec(&args.file, args.name.as_deref(), &[])?;
     let (text, notes, target) = match args.format {
         Format::JailConf => match stockade_freebsd::migrate::export_jail_conf(&spec) {
             Ok(e) => (
@@ -50,11 +56,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Oci => {
             let options = stockade_linux::LinuxPlanOptions::detect().unwrap_or_default();
             match stockade_linux::oci::export(&spec, &options) {
-                Ok(e) => (
-                    e.to_json()?,
-                    e.notes.clone(),
-                    args.out.as_ref().map(|dir| dir.join("config.json")),
-                ),
+                Ok(e) => {
+                    let mut notes = e.notes.clone();
+                    if matches!(spec.root.source, RootSource::Host) && args.out.is_none() {
+                        notes.push(format!(
+                            "root.host: create the bundle's empty {}/ folder (`--out DIR` does)",
+                            stockade_linux::oci::HOST_VIEW_ROOTFS
+                        ));
+                    }
+                    let text = e.to_json()?;
+                    (
+                        text,
+                        notes,
+                        args.out.as_ref().map(|dir| dir.join("config.json")),
+                    )
+                }
                 Err(e) => return unsupported(&spec.name, &e),
             }
         }
@@ -70,6 +86,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
             fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
+            if let (Some(bundle), RootSource::Host) = (&args.out, &spec.root.source) {
+                let rootfs = bundle.join(stockade_linux::oci::HOST_VIEW_ROOTFS);
+                fs::create_dir_all(&rootfs)
+                    .with_context(|| format!("cannot create {}", rootfs.display()))?;
+            }
         }
         None => print!("{text}"),
     }
