@@ -20,6 +20,7 @@ mod exec;
 mod filter;
 mod host;
 mod leaks;
+mod oci;
 mod rootfs;
 mod runner;
 mod sys;
@@ -66,6 +67,11 @@ struct Args {
     /// List the cases (name, features, summary) and exit.
     #[arg(long)]
     list: bool,
+    /// Which command line runs the environments: `stockade run`/`create`/... or, with
+    /// `oci`, `stockade export --format oci` and then `stockade oci run`/`create`/...
+    /// from the bundle (cases config.json cannot express are skipped, with the reason).
+    #[arg(long, value_enum, default_value_t = oci::Via::Stockade)]
+    via: oci::Via,
 }
 
 /// `name` next to this program, else on PATH.
@@ -170,6 +176,13 @@ fn real_main() -> anyhow::Result<ExitCode> {
             host_run.stderr_line()
         );
     }
+    let oci = match args.via {
+        oci::Via::Stockade => None,
+        oci::Via::Oci => Some(
+            oci::OciPath::new(workdir.join("oci-state"))
+                .context("cannot become the subreaper of the containers' processes")?,
+        ),
+    };
     let port = Suite::listen().context("cannot listen on a TCP port for the network cases")?;
     let host_ip = Suite::first_ipv4(&host_probe);
     let suite = Suite {
@@ -184,10 +197,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
         port,
         host_ip,
         timeout: Duration::from_secs(args.timeout),
+        oci,
     };
     eprintln!(
-        "# stockade-conformance: target {}, stockade {}, probe {}, {} case(s)",
+        "# stockade-conformance: target {}, via {:?}, stockade {}, probe {}, {} case(s)",
         suite.target(),
+        args.via,
         suite.stockade.display(),
         suite.probe.display(),
         selected.len()
@@ -224,6 +239,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         let report = json!({
             "target": suite.target(),
             "target_label": suite.target().to_string(),
+            "via": if suite.oci.is_some() { "oci" } else { "stockade" },
             "host": suite.host,
             "stockade": suite.stockade,
             "probe": suite.probe,

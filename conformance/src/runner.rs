@@ -17,6 +17,7 @@ use crate::case::{Action, Case, Env, ExitExpect, Matcher, Root, Script, Step, PR
 use crate::exec::{self, Outcome};
 use crate::host::Host;
 use crate::leaks::{self, Baseline};
+use crate::oci::{self, OciPath};
 use crate::rootfs::{self, At as _, RootfsError};
 
 /// Per-case folders: (placeholder, folder below the work folder).
@@ -87,6 +88,9 @@ pub struct Suite {
     pub host_ip: Option<Ipv4Addr>,
     /// Time limit of one stockade command.
     pub timeout: Duration,
+    /// `--via oci`: environments go through `stockade export --format oci` and
+    /// `stockade oci` instead of `stockade run`, `create`, ...
+    pub oci: Option<OciPath>,
 }
 
 /// The environment name of a case: `cf-` and the case name with dots as dashes.
@@ -348,7 +352,7 @@ impl Suite {
         self.workdir.join(kind).join(case.name)
     }
 
-    fn stockade(&self, args: Vec<String>, log: &Path) -> Outcome {
+    pub(crate) fn stockade(&self, args: Vec<String>, log: &Path) -> Outcome {
         let mut full = vec![
             "--root".to_string(),
             self.state_root.display().to_string(),
@@ -384,6 +388,9 @@ impl Suite {
     ) -> Outcome {
         let s = |v: &[&str]| v.iter().map(|x| (*x).to_string()).collect::<Vec<_>>();
         let fill_all = |v: &[String]| v.iter().map(|a| fill(a, vars)).collect::<Vec<_>>();
+        if let (Some(oci), false) = (&self.oci, matches!(action, Action::HostProbe(_))) {
+            return self.oci_act(oci, action, name, spec, log, &fill_all);
+        }
         let spec = spec.display().to_string();
         let args = match action {
             Action::Run(a) => {
@@ -438,17 +445,22 @@ impl Suite {
             }
         };
         if let Action::WaitStatus(want) = action {
-            let start = Instant::now();
-            loop {
-                let out = self.stockade(args.clone(), log);
-                let status = exec::parse_json(&out.stdout)["status"].clone();
-                if status == *want || start.elapsed() > WAIT_STATUS || out.exit != Some(0) {
-                    return out;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            return self.poll_status(want, || self.stockade(args.clone(), log));
         }
         self.stockade(args, log)
+    }
+
+    /// Runs `state` until its `status` is `want`, it fails, or [`WAIT_STATUS`] passed.
+    pub(crate) fn poll_status(&self, want: &str, state: impl Fn() -> Outcome) -> Outcome {
+        let start = Instant::now();
+        loop {
+            let out = state();
+            let status = exec::parse_json(&out.stdout)["status"].clone();
+            if status == *want || start.elapsed() > WAIT_STATUS || out.exit != Some(0) {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Runs the steps; returns the first step failure, if any (the script stops there):
@@ -529,18 +541,16 @@ impl Suite {
         record: &mut Map<String, Value>,
     ) -> Vec<String> {
         let names: Vec<String> = (0..count).map(|i| format!("{base}-{i:02}")).collect();
+        let vars = BTreeMap::new();
         let mut notes = Vec::new();
         let mut started = 0;
         for n in &names {
-            let out = self.stockade(
-                vec![
-                    "run".into(),
-                    "-d".into(),
-                    "--name".into(),
-                    n.clone(),
-                    spec.display().to_string(),
-                ],
+            let out = self.act(
+                &Action::RunDetached,
+                n,
+                spec,
                 &logs.join(format!("run-{n}")),
+                &vars,
             );
             if out.exit == Some(0) {
                 started += 1;
@@ -552,7 +562,7 @@ impl Suite {
                 ));
             }
         }
-        let list = self.stockade(vec!["list".into(), "--json".into()], &logs.join("list"));
+        let list = self.act(&Action::List, base, spec, &logs.join("list"), &vars);
         let listed = exec::parse_json(&list.stdout);
         let running = listed
             .as_array()
@@ -566,9 +576,12 @@ impl Suite {
             .unwrap_or(0);
         let mut own = 0;
         for n in &names {
-            let out = self.stockade(
-                vec!["exec".into(), n.clone(), "--".into(), PROBE.into()],
+            let out = self.act(
+                &Action::Exec(Vec::new()),
+                n,
+                spec,
                 &logs.join(format!("exec-{n}")),
+                &vars,
             );
             let seen = exec::parse_json(&out.stdout)["hostname"].clone();
             if seen == n.as_str() {
@@ -583,9 +596,12 @@ impl Suite {
         }
         let mut deleted = 0;
         for n in &names {
-            let out = self.stockade(
-                vec!["delete".into(), "--force".into(), n.clone()],
+            let out = self.act(
+                &Action::Delete { force: true },
+                n,
+                spec,
                 &logs.join(format!("delete-{n}")),
+                &vars,
             );
             if out.exit == Some(0) {
                 deleted += 1;
@@ -661,6 +677,20 @@ impl Suite {
             );
         }
         let logs = case_dir.join("logs");
+        if let Some(oci) = &self.oci {
+            oci.reset();
+            // Through config.json, or skipped with the reason it cannot be.
+            let why = oci::script_skip(case).or_else(|| {
+                let id = match case.script {
+                    Script::Steps(_) => name.clone(),
+                    Script::Many(_) => format!("{name}-00"),
+                };
+                self.oci_export(oci, &id, &spec_path, &logs).err()
+            });
+            if let Some(why) = why {
+                return finish(Verdict::Skip(why), features, record);
+            }
+        }
         let before = Baseline::take(PROBE);
         let mut failures = Vec::new();
         let mut failed_step = None;
@@ -728,14 +758,16 @@ impl Suite {
             .then(|| self.workdir.join("roots").join(case.name));
         let mut left = Vec::new();
         for n in &names {
-            let state_dir = self.state_root.join(n);
+            // Through OCI a root.host environment's root is its bundle's rootfs/.
+            let bundle_root = (self.oci.is_some() && case.env.root == Root::Host)
+                .then(|| case_dir.join("bundles").join(n).join("rootfs"));
+            let root = bundle_root.as_deref().or(root.as_deref());
+            let state_dir = match &self.oci {
+                Some(oci) => oci.state_dir(n),
+                None => self.state_root.join(n),
+            };
             left.extend(leaks::leftovers(
-                &self.host,
-                &before,
-                PROBE,
-                n,
-                &state_dir,
-                root.as_deref(),
+                &self.host, &before, PROBE, n, &state_dir, root,
             ));
         }
         left.sort();
@@ -760,11 +792,22 @@ impl Suite {
     /// started, by their id), so the next case starts clean.
     fn clean_up(&self, names: &[String], before: &Baseline, logs: &Path) {
         for n in names {
-            if self.state_root.join(n).exists() {
-                let _ = self.stockade(
-                    vec!["delete".into(), "--force".into(), n.clone()],
-                    &logs.join(format!("cleanup-{n}")),
-                );
+            let log = logs.join(format!("cleanup-{n}"));
+            match &self.oci {
+                Some(oci) if oci.state_dir(n).exists() => {
+                    let _ = self.oci_act(
+                        oci,
+                        &Action::Delete { force: true },
+                        n,
+                        Path::new(""),
+                        &log,
+                        &|a| a.to_vec(),
+                    );
+                }
+                None if self.state_root.join(n).exists() => {
+                    let _ = self.stockade(vec!["delete".into(), "--force".into(), n.clone()], &log);
+                }
+                _ => {}
             }
         }
         for pid in leaks::new_probes(before, PROBE) {
