@@ -238,7 +238,37 @@ fn refusals_name_the_key() {
     let cases: Vec<(Value, &str)> = vec![
         (
             json!({"linux": {"namespaces": [{"type": "user"}, {"type": "mount"}]}}),
-            "linux.namespaces[0].type",
+            "linux.uidMappings",
+        ),
+        (
+            json!({"linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}, {"type": "mount"}]}}),
+            "linux.namespaces[0].path",
+        ),
+        (
+            json!({"linux": {"namespaces": [{"type": "user"}, {"type": "mount"}],
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 10}, {"containerID": 5, "hostID": 300000, "size": 1}]}}),
+            "linux.gidMappings[1]",
+        ),
+        (
+            json!({"process": {"user": {"uid": 70000, "gid": 0}, "args": ["x"], "cwd": "/"},
+                "linux": {"namespaces": [{"type": "user"}, {"type": "mount"}],
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}}),
+            "process.user.uid",
+        ),
+        (
+            json!({"linux": {"namespaces": [{"type": "user"}, {"type": "mount"}],
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 0}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 1}]}}),
+            "linux.uidMappings[0].size",
+        ),
+        (
+            json!({"process": {"user": {"uid": 1000, "gid": 1000}, "args": ["x"], "cwd": "/"},
+                "linux": {"namespaces": [{"type": "user"}, {"type": "mount"}],
+                "uidMappings": [{"containerID": 1000, "hostID": 100000, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}}),
+            "linux.uidMappings",
         ),
         (
             json!({"linux": {"namespaces": [{"type": "pid"}]}}),
@@ -439,6 +469,49 @@ fn merge(base: &mut Value, patch: &Value) {
         }
         (b, p) => *b = p.clone(),
     }
+}
+
+#[test]
+fn id_mappings_with_a_user_namespace_become_maps_root_writes() {
+    use stockade_linux::plan::userns::{IdMap, MapWriter};
+    let mut config = minimal();
+    config["linux"] = json!({
+        "namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "user"}],
+        "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+        "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+    });
+    let t = run(&config, CgroupVersion::V2).unwrap();
+    assert_eq!(
+        t.plan.namespaces.create[0],
+        Namespace::User,
+        "owns the others"
+    );
+    let u = t.plan.userns.expect("a user namespace plan");
+    assert_eq!(
+        u.uid_map,
+        [IdMap {
+            inside: 0,
+            outside: 100000,
+            count: 65536
+        }]
+    );
+    assert_eq!(
+        u.gid_map,
+        [IdMap {
+            inside: 0,
+            outside: 200000,
+            count: 65536
+        }]
+    );
+    assert_eq!(
+        (u.uid_writer, u.gid_writer),
+        (MapWriter::Root, MapWriter::Root)
+    );
+    assert!(
+        !u.rootless(),
+        "root's maps keep the cgroups and device policy"
+    );
+    assert!(!u.denies_setgroups());
 }
 
 #[test]

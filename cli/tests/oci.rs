@@ -544,7 +544,7 @@ fn refusals_name_the_key_log_as_json_and_leave_nothing() {
     c.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
-        .push(json!({"type": "user"}));
+        .push(json!({"type": "user", "path": "/proc/1/ns/user"}));
     let log = c.tmp.path().join("log.json");
     let bundle = c.bundle();
     let out = c.oci(&[
@@ -654,4 +654,95 @@ fn ambient_capabilities_need_to_be_inheritable_as_runc_and_crun_treat_them() {
     assert_eq!(code, 0, "{err}");
     // CAP_KILL = bit 5 alone: CAP_CHOWN was not inheritable.
     assert_eq!(c.out("amb"), "CapAmb:\t0000000000000020\n");
+}
+
+/// A config with a user namespace mapping 0..65536 inside to 100000.. on the host, as
+/// podman --userns and Kubernetes user namespaces write it.
+fn mapped(script: &str) -> Oci {
+    let mut c = Oci::new(script);
+    c.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c.config["linux"]["uidMappings"] = map.clone();
+    c.config["linux"]["gidMappings"] = map;
+    // The mapped root is uid 100000 on the host: it must reach the bundle and /out's
+    // source through the (0700) temporary folder, and own the root file system to make
+    // mount points in it (/out) as root inside, as with runc: neither chowns the rootfs;
+    // podman's storage does (`--userns`), here the test.
+    fs::set_permissions(c.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    chown_tree(&c.bundle().join("rootfs"), 100000);
+    c
+}
+
+fn chown_tree(dir: &Path, id: u32) {
+    std::os::unix::fs::lchown(dir, Some(id), Some(id)).unwrap();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            chown_tree(&p, id);
+        } else {
+            std::os::unix::fs::lchown(&p, Some(id), Some(id)).unwrap();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_user_namespace_maps_root_inside_to_a_host_range() {
+    use std::os::unix::fs::MetadataExt as _;
+    let c = mapped(
+        "cat /proc/self/uid_map > /out/uid_map; cat /proc/self/gid_map > /out/gid_map; \
+         id -u > /out/uid; stat -c %u:%g /bin/busybox > /out/owner; touch /out/made",
+    );
+    let (code, err) = c.run("mapped");
+    assert_eq!(code, 0, "{err}");
+    let words = |f: &str| {
+        c.out(f)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(words("uid_map"), ["0", "100000", "65536"]);
+    assert_eq!(words("gid_map"), ["0", "100000", "65536"]);
+    assert_eq!(c.out("uid"), "0\n");
+    assert_eq!(
+        c.out("owner"),
+        "0:0\n",
+        "the rootfs's 100000 is root inside"
+    );
+    let made = fs::metadata(c.tmp.path().join("out/made")).unwrap();
+    assert_eq!(
+        (made.uid(), made.gid()),
+        (100000, 100000),
+        "root inside is 100000 outside"
+    );
+    assert!(
+        fs::read_dir(c.root()).unwrap().next().is_none(),
+        "run deletes"
+    );
+
+    // exec joins the user namespace: root inside again, 100000 outside.
+    let c = mapped("exec sleep 100");
+    c.create("mapped-exec");
+    c.ok(&["start", "mapped-exec"]);
+    let out = c.ok(&[
+        "exec",
+        "mapped-exec",
+        "sh",
+        "-c",
+        "id -u; touch /out/by-exec",
+    ]);
+    assert_eq!(out, "0\n");
+    let made = fs::metadata(c.tmp.path().join("out/by-exec")).unwrap();
+    assert_eq!(made.uid(), 100000);
+    c.ok(&["delete", "--force", "mapped-exec"]);
+
+    // Mappings without a user namespace are refused with the key named.
+    let mut c = Oci::new("true");
+    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let (code, err) = c.run("unmapped");
+    assert_ne!(code, 0);
+    assert!(err.contains("config.json: linux.uidMappings:"), "{err}");
 }

@@ -55,6 +55,7 @@ use super::net::{self, NetError};
 use super::process::ProcessConfig;
 use super::spawn::{self, ChildSetup, ChildStdio, MonitorArgs, MonitorOutput};
 use super::{join, proc, sys};
+use crate::plan::userns::UserNsPlan;
 use crate::plan::PlanError;
 use crate::{Error, LinuxBackend};
 
@@ -360,7 +361,8 @@ fn create_in(
     let base = |h: &cgroup::Hierarchy| {
         cgroup::place::base_for(h, &hierarchies, &caller, &cgroup::place::is_delegated)
     };
-    let folders = if plan.userns.is_some() {
+    let rootless = plan.userns.as_ref().is_some_and(UserNsPlan::rootless);
+    let folders = if rootless {
         let folders = super::userns::cgroup_folders(&plan.cgroup, &hierarchies, &caller)?;
         if folders.is_empty() {
             entry.state.notes.push(super::userns::NO_CGROUP_NOTE.into());
@@ -399,7 +401,7 @@ fn create_in(
             .map_err(nix_err(format!("{}", dir.display())))?;
             // Before the first process is born in it: the policy holds from its start.
             // (Rootless plans none: a user namespace cannot make device nodes.)
-            if plan.userns.is_none() {
+            if !rootless {
                 cgroup::device::attach(&plan.cgroup.devices, fd.as_fd(), dir)?;
             }
             Some(fd)

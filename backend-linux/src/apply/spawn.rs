@@ -384,6 +384,14 @@ pub fn exit_of(status: WaitStatus, reason: Option<String>) -> Option<Exit> {
     }
 }
 
+/// setresgid/setresuid to 0 in this process's new user namespace (its maps written).
+fn become_root_inside() -> Result<(), String> {
+    let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+    nix::unistd::setresgid(root.0, root.0, root.0)
+        .and_then(|()| nix::unistd::setresuid(root.1, root.1, root.1))
+        .map_err(|e| format!("become root in the user namespace (is id 0 mapped?): {e}"))
+}
+
 /// The first process: build the environment around itself, then exec the command.
 fn child_main(mut setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report_w: OwnedFd) -> ! {
     // Rootless: nothing can be built before the id maps exist (see `userns`).
@@ -399,7 +407,14 @@ fn child_main(mut setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report
     // v1 a write to cgroup.procs waits for an RCU grace period, milliseconds) and links
     // its network: the two run side by side. Nothing here needs the cgroup or the
     // network, and nothing of the user's runs before `go`.
-    let root = prepare_root(&setup);
+    // Maps root wrote (an OCI config's): this process still has the host's ids, which the
+    // namespace does not map (so files it makes, devpts' gid=, would fail with
+    // EOVERFLOW); it becomes root inside first, as runc does. Rootless needs none: the
+    // caller's ids are root inside.
+    let root = match setup.plan.userns.as_ref().filter(|u| !u.rootless()) {
+        Some(_) => become_root_inside().and_then(|()| prepare_root(&setup)),
+        None => prepare_root(&setup),
+    };
     let mut byte = [0u8; 1];
     if !matches!(read_full(&go_r, &mut byte), Ok(1)) {
         // The creator died before releasing us: nothing to do but vanish.

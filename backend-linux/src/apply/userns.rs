@@ -152,7 +152,7 @@ fn write_map(
     helper: &'static str,
 ) -> Result<(), UserNsError> {
     match writer {
-        MapWriter::Direct => {
+        MapWriter::Direct | MapWriter::Root => {
             let text: String = maps.iter().map(|m| format!("{m}\n")).collect();
             write_proc(pid, file, &text)
         }

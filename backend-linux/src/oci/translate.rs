@@ -39,6 +39,7 @@ use crate::plan::seccomp::SeccompPlan;
 use crate::plan::seccomp_profile::{
     ArgCondition, ArgOp, ProfileAction, ProfileRule, SeccompProfile,
 };
+use crate::plan::userns::{IdMap, MapWriter, UserNsPlan};
 use crate::plan::LinuxPlan;
 
 /// The cgroup parent of containers whose config has no `linux.cgroupsPath`.
@@ -170,9 +171,8 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
         }
         sysctl.insert(k.clone(), v.clone());
     }
+    let userns = user_namespace(linux, namespaces.has(Namespace::User), process)?;
     for (key, present) in [
-        ("linux.uidMappings", linux.uid_mappings().is_some()),
-        ("linux.gidMappings", linux.gid_mappings().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
         ("linux.timeOffsets", linux.time_offsets().is_some()),
@@ -265,7 +265,7 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<Translated, T
         capabilities,
         seccomp,
         process: process_plan,
-        userns: None,
+        userns,
         visible: None,
         extra: PlanExtras {
             join,
@@ -305,12 +305,13 @@ fn namespaces(linux: &Linux) -> Result<(NamespacePlan, Vec<JoinNamespace>), Tran
             "ipc" => Namespace::Ipc,
             "network" => Namespace::Net,
             "cgroup" => Namespace::Cgroup,
+            "user" => Namespace::User,
             other => {
                 return Err(refuse(
                     format!("{key}.type"),
                     format!(
                         "{other:?} namespaces are not supported by stockade's OCI runtime yet \
-                         (user and time namespaces): remove it, or use runc"
+                         (time namespaces): remove it, or use runc"
                     ),
                 ))
             }
@@ -335,6 +336,13 @@ fn namespaces(linux: &Linux) -> Result<(NamespacePlan, Vec<JoinNamespace>), Tran
                          built in a new one; remove the path",
                     ));
                 }
+                if namespace == Namespace::User {
+                    return Err(refuse(
+                        format!("{key}.path"),
+                        "joining an existing user namespace is not supported: give \
+                         linux.uidMappings and linux.gidMappings for a new one instead",
+                    ));
+                }
                 if !path.is_absolute() {
                     return Err(refuse(format!("{key}.path"), "must be an absolute path"));
                 }
@@ -345,7 +353,138 @@ fn namespaces(linux: &Linux) -> Result<(NamespacePlan, Vec<JoinNamespace>), Tran
             }
         }
     }
+    // The user namespace first, as the planner orders it: the others are owned by it.
+    create.sort_by_key(|ns| *ns != Namespace::User);
     Ok((NamespacePlan { create }, join))
+}
+
+/// The kernel's limit of lines in one uid_map or gid_map (user_namespaces(7)).
+const MAX_MAP_LINES: usize = 340;
+
+/// `linux.uidMappings` and `linux.gidMappings` for a new user namespace: the maps root
+/// writes from outside once the process exists (as rootless mode's are, see
+/// [`crate::plan::userns`]), before it builds anything. Both or neither, and only with a
+/// `user` namespace; `process.user` must be mapped.
+fn user_namespace(
+    linux: &Linux,
+    new_userns: bool,
+    process: &Process,
+) -> Result<Option<UserNsPlan>, TranslateError> {
+    let uid = linux.uid_mappings().as_deref().unwrap_or_default();
+    let gid = linux.gid_mappings().as_deref().unwrap_or_default();
+    if !new_userns {
+        for (key, maps) in [("linux.uidMappings", uid), ("linux.gidMappings", gid)] {
+            if !maps.is_empty() {
+                return Err(refuse(
+                    key,
+                    "id mappings need a new user namespace: add {\"type\": \"user\"} to \
+                     linux.namespaces, or remove the mappings",
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    let lines = |key: &str, maps: &[oci_spec::runtime::LinuxIdMapping]| {
+        if maps.is_empty() {
+            return Err(refuse(
+                key,
+                "a new user namespace needs both linux.uidMappings and linux.gidMappings \
+                 (stockade does not guess a mapping)",
+            ));
+        }
+        if maps.len() > MAX_MAP_LINES {
+            return Err(refuse(
+                key,
+                format!(
+                    "{} entries: the kernel takes at most {MAX_MAP_LINES}",
+                    maps.len()
+                ),
+            ));
+        }
+        let mut out: Vec<IdMap> = Vec::new();
+        for (i, m) in maps.iter().enumerate() {
+            let map = IdMap {
+                inside: m.container_id(),
+                outside: m.host_id(),
+                count: m.size(),
+            };
+            let end = |start: u32| u64::from(start) + u64::from(map.count);
+            if map.count == 0
+                || end(map.inside) > u64::from(u32::MAX)
+                || end(map.outside) > u64::from(u32::MAX)
+            {
+                return Err(refuse(
+                    format!("{key}[{i}].size"),
+                    format!(
+                        "{}: must be at least 1 and keep both ranges below 2^32 - 1",
+                        map.count
+                    ),
+                ));
+            }
+            // The kernel refuses overlapping ranges inside or outside with a bare EINVAL:
+            // say which entries.
+            if let Some(j) = out.iter().position(|o| {
+                let overlap = |a: u32, b: u32| {
+                    u64::from(a) < u64::from(b) + u64::from(map.count)
+                        && u64::from(b) < u64::from(a) + u64::from(o.count)
+                };
+                overlap(o.inside, map.inside) || overlap(o.outside, map.outside)
+            }) {
+                return Err(refuse(
+                    format!("{key}[{i}]"),
+                    format!("overlaps {key}[{j}]: the kernel takes no overlapping ranges"),
+                ));
+            }
+            out.push(map);
+        }
+        Ok(out)
+    };
+    let uid_map = lines("linux.uidMappings", uid)?;
+    let gid_map = lines("linux.gidMappings", gid)?;
+    let mapped = |maps: &[IdMap], id: u32| {
+        maps.iter()
+            .any(|m| id >= m.inside && u64::from(id) < u64::from(m.inside) + u64::from(m.count))
+    };
+    // The container is set up as root inside (mounts, devpts' gid): as runc, id 0 must be
+    // mapped.
+    for (key, maps) in [
+        ("linux.uidMappings", &uid_map),
+        ("linux.gidMappings", &gid_map),
+    ] {
+        if !mapped(maps, 0) {
+            return Err(refuse(
+                key,
+                "container id 0 is not mapped: stockade builds the container as root inside \
+                 its user namespace, as runc does; map 0",
+            ));
+        }
+    }
+    let user = process.user();
+    for (key, maps, id) in [
+        ("process.user.uid", &uid_map, user.uid()),
+        ("process.user.gid", &gid_map, user.gid()),
+    ] {
+        if !mapped(maps, id) {
+            return Err(refuse(
+                key,
+                format!("{id} is not mapped by the user namespace's mappings: map it, or run as a mapped id"),
+            ));
+        }
+    }
+    for (i, g) in user.additional_gids().iter().flatten().enumerate() {
+        if !mapped(&gid_map, *g) {
+            return Err(refuse(
+                format!("process.user.additionalGids[{i}]"),
+                format!("{g} is not mapped by linux.gidMappings"),
+            ));
+        }
+    }
+    Ok(Some(UserNsPlan {
+        uid_map,
+        uid_writer: MapWriter::Root,
+        gid_map,
+        gid_writer: MapWriter::Root,
+    }))
 }
 
 /// One mount option's meaning.

@@ -182,7 +182,7 @@ impl fmt::Display for LinuxPlan {
         }
         section(f, "== namespaces ==", &self.namespaces.describe())?;
         if let Some(u) = &self.userns {
-            section(f, "== user namespace (rootless) ==", &u.describe())?;
+            section(f, "== user namespace ==", &u.describe())?;
         }
         if !self.extra.is_empty() {
             section(f, "== from config.json ==", &self.extra.describe())?;

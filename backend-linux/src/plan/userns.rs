@@ -81,6 +81,9 @@ pub enum MapWriter {
     Direct,
     /// Through the setuid helper `newuidmap` / `newgidmap`.
     Helper,
+    /// Directly, by a creator that is root on the host (an OCI config.json's
+    /// `linux.uidMappings`): any host ids, and `setgroups` stays allowed.
+    Root,
 }
 
 /// The user namespace of a rootless environment.
@@ -102,6 +105,13 @@ impl UserNsPlan {
         self.gid_writer == MapWriter::Direct
     }
 
+    /// True for rootless mode's namespace (the caller is not root on the host): its
+    /// cgroups are the caller's delegated ones and it has no device policy. False for the
+    /// maps root writes for an OCI container, which get both as without a user namespace.
+    pub fn rootless(&self) -> bool {
+        self.uid_writer != MapWriter::Root || self.gid_writer != MapWriter::Root
+    }
+
     pub(crate) fn describe(&self) -> Vec<String> {
         let lines = |maps: &[IdMap]| -> String {
             maps.iter()
@@ -110,7 +120,7 @@ impl UserNsPlan {
                 .join(", ")
         };
         let how = |w: MapWriter, helper: &str, file: &str| match w {
-            MapWriter::Direct => format!("write /proc/PID/{file}"),
+            MapWriter::Direct | MapWriter::Root => format!("write /proc/PID/{file}"),
             MapWriter::Helper => format!("run {helper} PID"),
         };
         let mut out = Vec::new();
