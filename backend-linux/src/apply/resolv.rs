@@ -4,7 +4,8 @@
 //! The host's `/etc/resolv.conf` is read as it is now; when it names only
 //! systemd-resolved's stub (`127.0.0.53`), which inside the environment would be its own
 //! loopback, the upstream list `/run/systemd/resolve/resolv.conf` is used instead, as
-//! Docker does. See [`Resolver::render`] for which servers are kept.
+//! Docker does. Which servers are kept, and the text, are `stockade_core::resolv`'s (shared
+//! with FreeBSD).
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -12,16 +13,17 @@ use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use crate::plan::net::Resolver;
+use stockade_core::resolv::{self, Resolver};
 
 /// The host files read, in order of preference.
 const HOST_FILES: &[&str] = &["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"];
 
 /// Writes `dir/resolv.conf` for `resolver`.
 pub fn write(resolver: &Resolver, dir: &Path) -> io::Result<()> {
-    let texts: Vec<String> = HOST_FILES
+    let lists: Vec<Vec<IpAddr>> = HOST_FILES
         .iter()
         .filter_map(|p| fs::read_to_string(p).ok())
+        .map(|text| resolv::nameservers(&text))
         .collect();
     let host: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
         .map(|addrs| {
@@ -37,7 +39,7 @@ pub fn write(resolver: &Resolver, dir: &Path) -> io::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
-    let text = resolver.render(&texts, &|ip| host.contains(&ip));
+    let text = resolver.render(&lists, &|ip| host.contains(&ip));
     // Readable by every user inside (it is their resolver), never written through a link.
     fs::OpenOptions::new()
         .write(true)

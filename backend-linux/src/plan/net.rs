@@ -174,93 +174,15 @@ pub struct NetworkPlan {
     pub resolver: Option<Resolver>,
 }
 
-/// What goes in the environment's own resolv.conf(5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Resolver {
-    /// `network.dns`; `None`: the host's name servers the environment can reach, chosen
-    /// when it is made.
-    pub nameservers: Option<Vec<IpAddr>>,
-    /// `network.search`.
-    pub search: Vec<String>,
-    /// The environment's address is IPv6 (IPv4 name servers are out of its reach, and
-    /// the reverse).
-    pub ipv6: bool,
-    /// Its traffic is masqueraded beyond the host; without it only the host's own
-    /// addresses are reachable.
-    pub nat: bool,
-}
+/// What goes in the environment's own resolv.conf(5): shared with FreeBSD through core.
+pub use stockade_core::resolv::Resolver;
 
-impl Resolver {
-    /// The plan's line.
-    pub fn describe(&self) -> String {
-        let servers = match &self.nameservers {
-            Some(list) if list.is_empty() => "no name server".to_string(),
-            Some(list) => list
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-            None => "the host's name servers it can reach (never a loopback stub)".into(),
-        };
-        let mut line = format!("[host] write resolv.conf (mounted on /etc/resolv.conf): {servers}");
-        if !self.search.is_empty() {
-            line.push_str(&format!("; search {}", self.search.join(" ")));
-        }
-        line
-    }
-
-    /// The file's text, given the host's resolv.conf texts (`/etc/resolv.conf`, then
-    /// systemd-resolved's upstream list, whose servers count when the first holds only
-    /// its loopback stub) and a test of the host's own addresses.
-    pub fn render(
-        &self,
-        host_files: &[String],
-        is_host_address: &dyn Fn(IpAddr) -> bool,
-    ) -> String {
-        let servers: Vec<IpAddr> = match &self.nameservers {
-            Some(list) => list.clone(),
-            None => {
-                let reachable = |ip: &IpAddr| {
-                    !ip.is_loopback()
-                        && ip.is_ipv6() == self.ipv6
-                        && (self.nat || is_host_address(*ip))
-                };
-                host_files
-                    .iter()
-                    .map(|text| {
-                        nameservers(text)
-                            .into_iter()
-                            .filter(reachable)
-                            .collect::<Vec<_>>()
-                    })
-                    .find(|list| !list.is_empty())
-                    .unwrap_or_default()
-            }
-        };
-        let mut out = String::from("# written by stockade (network.dns, network.search)\n");
-        for ip in servers.iter().take(3) {
-            out.push_str(&format!("nameserver {ip}\n"));
-        }
-        if !self.search.is_empty() {
-            out.push_str(&format!("search {}\n", self.search.join(" ")));
-        }
-        out
-    }
-}
-
-/// The `nameserver` addresses of a resolv.conf text.
-fn nameservers(text: &str) -> Vec<IpAddr> {
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|rest| {
-            rest.split_whitespace()
-                .next()?
-                .split('%')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
+/// The plan's line for the environment's resolv.conf.
+pub fn describe_resolver(resolver: &Resolver) -> String {
+    format!(
+        "[host] write resolv.conf (mounted on /etc/resolv.conf): {}",
+        resolver.summary()
+    )
 }
 
 impl NetworkPlan {
@@ -279,6 +201,7 @@ impl NetworkPlan {
         let firewall = self.firewall.as_ref();
         let mut lines = firewall.map(FirewallPlan::describe).unwrap_or_default();
         lines.extend(self.steps.iter().map(ToString::to_string));
+        lines.extend(self.resolver.as_ref().map(describe_resolver));
         lines.extend(
             firewall
                 .map(FirewallPlan::describe_sysctls)
@@ -322,12 +245,7 @@ pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> 
         ifname: "lo".into(),
     };
     let mut firewall = None;
-    let resolver = (net.mode == NetworkMode::Private).then(|| Resolver {
-        nameservers: net.dns.clone(),
-        search: net.search.clone(),
-        ipv6: net.address.is_some_and(|a| a.addr().is_ipv6()),
-        nat: net.nat,
-    });
+    let resolver = Resolver::of(net);
     let steps = match net.mode {
         NetworkMode::Host => Vec::new(),
         NetworkMode::None => vec![lo_up],
@@ -435,6 +353,9 @@ mod tests {
                 format!("[host] add address 10.77.0.1/24 to {host}"),
                 format!("[host] bring {host} up"),
                 "[environment] bring lo up".into(),
+                "[host] write resolv.conf (mounted on /etc/resolv.conf): the host's name \
+                 servers it can reach (never a loopback stub)"
+                    .into(),
             ]
         );
     }
@@ -468,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn resolv_conf_takes_the_hosts_reachable_servers_or_the_specs() {
+    fn the_resolver_follows_the_network_section() {
         let r = |extra: &str| {
             plan(&spec(&format!(
                 "[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\n{extra}"
@@ -477,33 +398,11 @@ mod tests {
             .resolver
             .unwrap()
         };
-        let stub = "nameserver 127.0.0.53\noptions edns0\n".to_string();
-        let upstream =
-            "nameserver 192.0.2.53\nnameserver fd00::53\nnameserver 198.51.100.53\n".to_string();
-        let local = |ip: IpAddr| ip == "192.0.2.53".parse::<IpAddr>().unwrap();
-        assert_eq!(
-            r("").render(&[stub.clone(), upstream.clone()], &local),
-            "# written by stockade (network.dns, network.search)\n\
-             nameserver 192.0.2.53\nnameserver 198.51.100.53\n"
-        );
-        // Without NAT only the host's own addresses answer.
-        assert_eq!(
-            r("nat = false\n").render(std::slice::from_ref(&upstream), &local),
-            "# written by stockade (network.dns, network.search)\nnameserver 192.0.2.53\n"
-        );
-        // Only the loopback stub: no name server at all.
-        assert_eq!(
-            r("").render(std::slice::from_ref(&stub), &local),
-            "# written by stockade (network.dns, network.search)\n"
-        );
+        assert!(r("").nat && !r("").ipv6 && r("").nameservers.is_none());
+        assert!(!r("nat = false\n").nat);
         let chosen = r("dns = [\"1.1.1.1\"]\nsearch = [\"example.org\", \"lan\"]\n");
         assert_eq!(
-            chosen.render(&[upstream], &local),
-            "# written by stockade (network.dns, network.search)\n\
-             nameserver 1.1.1.1\nsearch example.org lan\n"
-        );
-        assert_eq!(
-            chosen.describe(),
+            describe_resolver(&chosen),
             "[host] write resolv.conf (mounted on /etc/resolv.conf): 1.1.1.1; search example.org lan"
         );
         assert_eq!(plan(&spec("")).unwrap().resolver, None);
