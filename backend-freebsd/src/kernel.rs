@@ -21,11 +21,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::Serialize;
+use stockade_core::spec::Protocol;
 
 use crate::plan::mount::Nmount;
 use crate::plan::net::EpairNames;
@@ -119,6 +120,17 @@ impl fmt::Display for JailSignal {
 /// amount (bytes, counts, percent), e.g. `memoryuse`, `maxproc`, `pcpu`, `openfiles`.
 pub type Usage = BTreeMap<String, u64>;
 
+/// What a path in a root is, reached without following a symbolic link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FileKind {
+    /// A regular file.
+    Regular,
+    /// Nothing (ENOENT at the last component).
+    Missing,
+    /// A symbolic link, a folder or another kind of file, or a symbolic link on the way.
+    Other(&'static str),
+}
+
 // errno values that mean "that object does not exist" to an undo call. They are the
 // historical Unix numbers, identical on FreeBSD and Linux, so the fake can use them too.
 const ENOENT: i32 = 2;
@@ -126,6 +138,8 @@ const ESRCH: i32 = 3;
 const ENXIO: i32 = 6;
 const EBUSY: i32 = 16;
 const EINVAL: i32 = 22;
+/// EROFS: the file system is read-only (identical on FreeBSD and Linux).
+pub const EROFS: i32 = 30;
 
 /// A failed kernel operation, with what was being done and why.
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +281,27 @@ pub trait Kernel {
     /// `pfctl -a ANCHOR -F all`: flushes the anchor's rules, states and tables. An empty
     /// anchor flushes fine, so a flush is never "gone".
     fn pf_flush(&mut self, anchor: &str) -> KResult<()>;
+    /// sysctlbyname(3) reading an integer (`net.inet6.ip6.forwarding`).
+    fn sysctl_get(&mut self, name: &str) -> KResult<i32>;
+    /// Whether a host port is taken: bind(2) of `address` with `protocol` for a moment
+    /// (`SO_REUSEADDR`, so a connection in TIME_WAIT does not count); true on EADDRINUSE.
+    fn port_in_use(&mut self, address: SocketAddr, protocol: Protocol) -> KResult<bool>;
+    /// The text of a host configuration file (`/etc/resolv.conf`); `None` when it does
+    /// not exist.
+    fn host_file(&mut self, path: &Path) -> KResult<Option<String>>;
+    /// The host's own addresses (getifaddrs(3)).
+    fn host_addresses(&mut self) -> KResult<Vec<IpAddr>>;
+    /// Writes a new file, mode 0644, in a folder stockade owns (the state folder):
+    /// O_CREAT|O_EXCL|O_NOFOLLOW.
+    fn write_file(&mut self, path: &Path, text: &str) -> KResult<()>;
+    /// What `path` is, reached from `root` without following a symbolic link.
+    fn file_below(&mut self, path: &Path, root: &Path) -> KResult<FileKind>;
+    /// Creates the file `path` below `root` with `text`, mode 0644: every folder on the way
+    /// opened with O_NOFOLLOW from `root`, the file with O_CREAT|O_EXCL|O_NOFOLLOW.
+    fn create_file_below(&mut self, path: &Path, root: &Path, text: &str) -> KResult<()>;
+    /// Removes the file `path` below `root` (unlinkat(2) in its folder, reached as by
+    /// [`Kernel::create_file_below`]); a missing file is ENOENT.
+    fn remove_file_below(&mut self, path: &Path, root: &Path) -> KResult<()>;
 }
 
 #[cfg(test)]

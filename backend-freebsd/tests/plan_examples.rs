@@ -339,6 +339,34 @@ fn private_network_plans_an_epair() {
 }
 
 #[test]
+fn a_private_network_places_the_jails_own_resolv_conf_after_the_mounts() {
+    let p = plan(&PRIVATE.replace(
+        "gateway = \"10.77.0.1\"",
+        "gateway = \"10.77.0.1\"\ndns = [\"192.0.2.53\"]\nsearch = [\"lan\"]",
+    ));
+    let r = p
+        .resolver
+        .as_ref()
+        .expect("a private network has a resolver");
+    assert_eq!(
+        r.to_string(),
+        "write /var/run/stockade/web/resolv.conf (O_EXCL, 0644): 192.0.2.53; search lan\n\
+         if /var/run/stockade/web/root/etc/resolv.conf is a regular file (no symbolic link \
+         followed): nmount fstype=nullfs fspath=/var/run/stockade/web/root/etc/resolv.conf \
+         target=/var/run/stockade/web/resolv.conf  (network.dns) (a file mount: FreeBSD 13.0 \
+         and later)\n\
+         if it does not exist: write it there (O_CREAT|O_EXCL, no symbolic link followed; \
+         removed on delete)"
+    );
+    let text = p.to_string();
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+    assert!(at("\nmounts:") < at("\nresolver (the jail's resolv.conf):"));
+    assert!(at("\nresolver (the jail's resolv.conf):") < at("\nrctl (rctl_add_rule):"));
+    // No private network, no resolver.
+    assert!(plan(HOST_NONE).resolver.is_none());
+}
+
+#[test]
 fn delete_is_the_exact_reverse() {
     let p = plan(PRIVATE);
     let undo: Vec<String> = p.undo().iter().map(|s| s.to_string()).collect();
@@ -350,6 +378,8 @@ fn delete_is_the_exact_reverse() {
             "kill every process in jail web with SIGKILL",
             "jail_remove web",
             "rctl_remove_rule jail:web:maxproc:deny=64",
+            "unmount /var/run/stockade/web/root/etc/resolv.conf, or remove \
+             /var/run/stockade/web/root/etc/resolv.conf if stockade wrote it",
             "unmount /var/run/stockade/web/root/dev",
             "unmount /var/run/stockade/web/root",
             "rmdir /var/run/stockade/web/root",

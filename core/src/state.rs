@@ -48,6 +48,15 @@ pub enum Resource {
         /// Host path.
         path: PathBuf,
     },
+    /// A file stockade wrote into a root that is not its own (a FreeBSD jail's
+    /// `/etc/resolv.conf` where the root had none), removed on delete.
+    File {
+        /// Host path of the file.
+        path: PathBuf,
+        /// The root it lies in: the removal reaches it from there without following a
+        /// symbolic link.
+        root: PathBuf,
+    },
     /// A mount in the host's mount namespace.
     Mount {
         /// Host path of the mount point.

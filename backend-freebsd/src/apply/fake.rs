@@ -11,12 +11,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
+use stockade_core::spec::Protocol;
 
-use crate::kernel::{JailParams, JailSignal, Jid, KResult, Kernel, KernelError, Netns, Usage};
+use crate::kernel::{
+    FileKind, JailParams, JailSignal, Jid, KResult, Kernel, KernelError, Netns, Usage, EROFS,
+};
 use crate::plan::mount::Nmount;
 use crate::plan::net::EpairNames;
 
@@ -55,6 +58,14 @@ pub enum Call {
     SysctlSet(String, i32),
     PfLoad(String, Vec<(String, String)>, Vec<String>),
     PfFlush(String),
+    SysctlGet(String),
+    PortInUse(SocketAddr, Protocol),
+    HostFile(PathBuf),
+    HostAddresses,
+    WriteFile(PathBuf, String),
+    FileBelow(PathBuf),
+    CreateFileBelow(PathBuf),
+    RemoveFileBelow(PathBuf),
 }
 
 impl fmt::Display for Call {
@@ -107,6 +118,21 @@ impl fmt::Display for Call {
                 write!(f, " <<{}", rules.join("; "))
             }
             Call::PfFlush(a) => write!(f, "pf_flush {a}"),
+            Call::SysctlGet(n) => write!(f, "sysctl_get {n}"),
+            Call::PortInUse(at, p) => write!(f, "port_in_use {}/{at}", p.name()),
+            Call::HostFile(p) => write!(f, "host_file {}", p.display()),
+            Call::HostAddresses => f.write_str("host_addresses"),
+            Call::WriteFile(p, text) => {
+                write!(
+                    f,
+                    "write_file {} <<{}",
+                    p.display(),
+                    text.replace('\n', "; ")
+                )
+            }
+            Call::FileBelow(p) => write!(f, "file_below {}", p.display()),
+            Call::CreateFileBelow(p) => write!(f, "create_file_below {}", p.display()),
+            Call::RemoveFileBelow(p) => write!(f, "remove_file_below {}", p.display()),
         }
     }
 }
@@ -156,8 +182,22 @@ pub struct Fake {
     zfs_mounts: BTreeMap<PathBuf, String>,
     /// pf anchor → its loaded rules (an anchor with none is not kept).
     pub anchors: BTreeMap<String, Vec<String>>,
-    /// sysctl values set.
+    /// sysctl values (read as 0 when never set).
     pub sysctls: BTreeMap<String, i32>,
+    /// Host ports a host process holds.
+    pub taken_ports: BTreeSet<(Protocol, u16)>,
+    /// The host's configuration files, by path.
+    pub host_files: BTreeMap<PathBuf, String>,
+    /// The host's own addresses.
+    pub host_addrs: Vec<IpAddr>,
+    /// Files written into the state folder (they go with it, so are not leftovers).
+    pub state_files: BTreeMap<PathBuf, String>,
+    /// What paths in roots are (anything not here is missing).
+    pub root_files: BTreeMap<PathBuf, FileKind>,
+    /// Files stockade created in roots, with their text.
+    pub written: BTreeMap<PathBuf, String>,
+    /// Roots are read-only: creating a file in one fails with EROFS.
+    pub readonly_roots: bool,
 }
 
 impl Fake {
@@ -192,6 +232,7 @@ impl Fake {
         left.extend(self.jails.values().map(|(j, _)| format!("jail {j}")));
         left.extend(self.ifaces.keys().map(|i| format!("interface {i}")));
         left.extend(self.anchors.keys().map(|a| format!("pf anchor {a}")));
+        left.extend(self.written.keys().map(|f| format!("file {}", f.display())));
         left.extend(
             self.datasets
                 .iter()
@@ -561,6 +602,74 @@ impl Kernel for Fake {
     fn pf_flush(&mut self, anchor: &str) -> KResult<()> {
         self.call(Call::PfFlush(anchor.into()))?;
         self.anchors.remove(anchor);
+        Ok(())
+    }
+
+    fn sysctl_get(&mut self, name: &str) -> KResult<i32> {
+        self.call(Call::SysctlGet(name.into()))?;
+        Ok(self.sysctls.get(name).copied().unwrap_or(0))
+    }
+
+    fn port_in_use(&mut self, address: SocketAddr, protocol: Protocol) -> KResult<bool> {
+        self.call(Call::PortInUse(address, protocol))?;
+        Ok(self.taken_ports.contains(&(protocol, address.port())))
+    }
+
+    fn host_file(&mut self, path: &Path) -> KResult<Option<String>> {
+        self.call(Call::HostFile(path.into()))?;
+        Ok(self.host_files.get(path).cloned())
+    }
+
+    fn host_addresses(&mut self) -> KResult<Vec<IpAddr>> {
+        self.call(Call::HostAddresses)?;
+        Ok(self.host_addrs.clone())
+    }
+
+    fn write_file(&mut self, path: &Path, text: &str) -> KResult<()> {
+        let c = self.call(Call::WriteFile(path.into(), text.into()))?;
+        if self.state_files.contains_key(path) {
+            return Err(os(&c, EEXIST));
+        }
+        self.state_files.insert(path.into(), text.into());
+        Ok(())
+    }
+
+    fn file_below(&mut self, path: &Path, root: &Path) -> KResult<FileKind> {
+        let c = self.call(Call::FileBelow(path.into()))?;
+        if !path.starts_with(root) || !self.mounts.contains(&root.to_path_buf()) {
+            return Err(os(&c, ENOENT));
+        }
+        if self.written.contains_key(path) {
+            return Ok(FileKind::Regular);
+        }
+        Ok(self
+            .root_files
+            .get(path)
+            .copied()
+            .unwrap_or(FileKind::Missing))
+    }
+
+    fn create_file_below(&mut self, path: &Path, root: &Path, text: &str) -> KResult<()> {
+        let c = self.call(Call::CreateFileBelow(path.into()))?;
+        if !path.starts_with(root) || !self.mounts.contains(&root.to_path_buf()) {
+            return Err(os(&c, ENOENT));
+        }
+        if self.root_files.contains_key(path) || self.written.contains_key(path) {
+            return Err(os(&c, EEXIST));
+        }
+        if self.readonly_roots {
+            return Err(os(&c, EROFS));
+        }
+        self.written.insert(path.into(), text.into());
+        Ok(())
+    }
+
+    fn remove_file_below(&mut self, path: &Path, root: &Path) -> KResult<()> {
+        let c = self.call(Call::RemoveFileBelow(path.into()))?;
+        // The root must still be mounted: removing it after the unmount would miss it.
+        if !self.mounts.contains(&root.to_path_buf()) || self.written.remove(path).is_none() {
+            return Err(os(&c, ENOENT));
+        }
         Ok(())
     }
 }

@@ -6,9 +6,13 @@
 //!
 //! # Create
 //! [`create`] first checks the host (racct for rules, VIMAGE for a vnet) and converts the
-//! jail parameters, so a host that cannot run the plan fails *before any operation*. Then:
+//! jail parameters, and binds each published host port for a moment (through the
+//! [`Kernel`], so the fake can hold one), so a host that cannot run the plan, or a port a
+//! host process holds, fails with nothing made. Then:
 //! 1. mounts: `mkdir` the jail path, then each `nmount` (and the folders inside our own
-//!    tmpfs, the `RequireDir` checks and read-only remounts) in plan order;
+//!    tmpfs, the `RequireDir` checks and read-only remounts) in plan order; then the
+//!    jail's resolv.conf (`crate::plan::resolv`): mounted over the root's, or written
+//!    where it has none (recorded as a mount, or as a file);
 //! 2. rctl rules (on the jail's name, which need not exist yet);
 //! 3. the jail (jail_set(2), `persist`), then its CPU set (`cpuset -j`) when planned;
 //! 4. the network: epair, move into the vnet, addresses, up, default route.
@@ -25,9 +29,9 @@
 //! folder, or are the kept `root.changes`. Its ZFS snapshot and clone are recorded.
 //!
 //! # Undo
-//! [`undo`] walks the record backwards: pf anchor (flushed) → interface → jail (SIGKILL every process, then
-//! jail_remove(2)) → rctl rules → unmounts → ZFS clone and snapshot → the jail path
-//! folder. This is the plan's
+//! [`undo`] walks the record backwards: pf anchor (flushed) → interface → jail (SIGKILL
+//! every process, then jail_remove(2)) → rctl rules → the resolv.conf (unmounted, or the
+//! written file removed) → unmounts → ZFS clone and snapshot → the jail path folder. This is the plan's
 //! [`FreebsdPlan::undo`] exactly. Each undone object leaves the record at once, so an
 //! interrupted delete resumes where it stopped. [`UndoMode::Strict`] (plain `delete`)
 //! stops at the first error and treats an object that is already gone as one;
@@ -46,15 +50,20 @@ pub(crate) mod fake;
 mod tests;
 
 use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
 use stockade_core::backend::HostInfo;
+use stockade_core::spec::Publish;
 use stockade_core::state::{Entry, Resource, StateError};
 
-use crate::kernel::{JailSignal, Jid, Kernel, KernelError, Netns};
+use crate::kernel::{FileKind, JailSignal, Jid, Kernel, KernelError, Netns, EROFS};
 use crate::plan::mount::MountStep;
 use crate::plan::net::{NetStep, Side};
+use crate::plan::pf::RFC6204W3;
+use crate::plan::resolv::{ResolvPlan, HOST_SOURCES};
 use crate::plan::{FreebsdPlan, HostError};
 
 pub use dirs::require_dir_below;
@@ -123,6 +132,44 @@ pub enum ApplyError {
     /// The record could not be saved.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A published host port is held by a process on the host; nothing was made.
+    #[error(
+        "network.publish \"{publish}\": host port {port}/{protocol} is in use by a process on \
+         the host (sockstat -l shows it); choose another host port or stop that process"
+    )]
+    PortInUse {
+        /// The entry.
+        publish: Publish,
+        /// The port.
+        port: u16,
+        /// tcp or udp.
+        protocol: &'static str,
+    },
+    /// Another environment publishes the same host port; nothing was made.
+    #[error(
+        "network.publish: host port {port} is already published by stockade environment \
+         {by:?} (its pf anchor stockade/{by}); choose another host port"
+    )]
+    PortTaken {
+        /// `tcp/8080`.
+        port: String,
+        /// The other environment.
+        by: String,
+    },
+    /// The spec chose the jail's resolver, but its root has no place for it.
+    #[error(
+        "network.dns / network.search: the jail's /etc/resolv.conf ({}) is {what}, so \
+         stockade can neither mount the environment's resolver over it nor write one \
+         there: make it a regular file in the root, or remove network.dns and \
+         network.search to keep the root's own",
+        .target.display()
+    )]
+    Resolver {
+        /// The host path of the jail's /etc/resolv.conf.
+        target: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
     /// Plain `delete` found an object already gone.
     #[error(
         "{what} is already gone, so this environment was not made completely or was \
@@ -200,6 +247,7 @@ pub fn create<K: Kernel + ?Sized>(
     // Everything that can be known before touching the kernel is checked first.
     plan.check_host(host)?;
     let params = jail::params(plan)?;
+    check_ports(plan, kernel)?;
     match build(plan, &params, kernel, record) {
         Ok(jid) => Ok(jid),
         Err(cause) => match undo(kernel, record, UndoMode::Force, busy) {
@@ -214,6 +262,55 @@ pub fn create<K: Kernel + ?Sized>(
             }),
         },
     }
+}
+
+/// Refuses a published host port that another environment publishes, from the records
+/// of the others (name, resources): pf would let the first anchor's `rdr` win silently.
+/// The runtime runs it before the state folder exists; Linux makes the same check
+/// atomic with nftables set elements, pf has no such claim, so two creates racing for
+/// one port can both pass.
+pub fn check_published_elsewhere(
+    plan: &FreebsdPlan,
+    others: &[(String, Vec<Resource>)],
+) -> Result<(), ApplyError> {
+    let Some(pf) = &plan.pf else {
+        return Ok(());
+    };
+    for (name, resources) in others {
+        if *name == plan.name {
+            continue;
+        }
+        for r in resources {
+            if let Resource::Firewall { ports, .. } = r {
+                if let Some(port) = pf.ports.iter().find(|p| ports.contains(p)) {
+                    return Err(ApplyError::PortTaken {
+                        port: port.clone(),
+                        by: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a published host port that a host process holds: pf's rdr would hide that
+/// listener from other machines. Another environment's ports are the runtime's check
+/// (they are in its state store, not in the kernel).
+fn check_ports<K: Kernel + ?Sized>(plan: &FreebsdPlan, kernel: &mut K) -> Result<(), ApplyError> {
+    let Some(pf) = &plan.pf else {
+        return Ok(());
+    };
+    for (publish, at, protocol) in pf.probes() {
+        if kernel.port_in_use(at, protocol)? {
+            return Err(ApplyError::PortInUse {
+                publish,
+                port: publish.host_port,
+                protocol: protocol.name(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Records `resource`, runs `op`; forgets the record when `op` fails (it made nothing).
@@ -284,6 +381,9 @@ fn build<K: Kernel + ?Sized>(
             }
         }
     }
+    if let Some(resolver) = &plan.resolver {
+        place_resolver(resolver, kernel, record)?;
+    }
     for rule in &plan.rctl {
         let text = rule.rule();
         let resource = Resource::RctlRule { rule: text.clone() };
@@ -335,6 +435,70 @@ fn build<K: Kernel + ?Sized>(
     Ok(jid)
 }
 
+/// The jail's resolv.conf (see `crate::plan::resolv`): rendered from the host's files,
+/// written into the state folder, then mounted over the root's file, or written into the
+/// root where it has none.
+fn place_resolver<K: Kernel + ?Sized>(
+    plan: &ResolvPlan,
+    kernel: &mut K,
+    record: &mut dyn Record,
+) -> Result<(), ApplyError> {
+    let resolver = &plan.resolver;
+    let mut lists = Vec::new();
+    let mut host: Vec<IpAddr> = Vec::new();
+    if resolver.nameservers.is_none() {
+        for source in HOST_SOURCES {
+            let path = Path::new(source.path());
+            if let Some(text) = made(kernel, record, None, |k| k.host_file(path))? {
+                lists.push(source.servers(&text));
+            }
+        }
+        if !resolver.nat {
+            host = made(kernel, record, None, |k| k.host_addresses())?;
+        }
+    }
+    let text = resolver.render(&lists, &|ip| host.contains(&ip));
+    made(kernel, record, None, |k| k.write_file(&plan.file, &text))?;
+    let cannot = |what: &str| -> Result<(), ApplyError> {
+        if resolver.is_explicit() {
+            Err(ApplyError::Resolver {
+                target: plan.target.clone(),
+                what: what.to_string(),
+            })
+        } else {
+            // The default resolver is a convenience: the root's own file stays.
+            Ok(())
+        }
+    };
+    match made(kernel, record, None, |k| {
+        k.file_below(&plan.target, &plan.jail_path)
+    })? {
+        FileKind::Regular => {
+            let resource = Resource::Mount {
+                path: plan.mount.fspath.clone(),
+            };
+            made(kernel, record, Some(resource), |k| {
+                k.nmount(&plan.mount, false)
+            })
+        }
+        FileKind::Missing => {
+            let resource = Resource::File {
+                path: plan.target.clone(),
+                root: plan.jail_path.clone(),
+            };
+            match made(kernel, record, Some(resource), |k| {
+                k.create_file_below(&plan.target, &plan.jail_path, &text)
+            }) {
+                Err(ApplyError::Kernel(e)) if e.errno() == Some(EROFS) => {
+                    cannot("missing on a read-only root")
+                }
+                other => other,
+            }
+        }
+        FileKind::Other(what) => cannot(what),
+    }
+}
+
 /// NAT and published ports, once the jail's network is up: forwarding on (not recorded:
 /// the host's forwarding is shared with its other jails and the administrator, so delete
 /// leaves it on), `$ext_if` read from the default route, then the anchor, recorded first.
@@ -344,6 +508,18 @@ fn load_pf<K: Kernel + ?Sized>(
     record: &mut dyn Record,
 ) -> Result<(), ApplyError> {
     if pf.forwarding {
+        if pf.ipv6 {
+            // Turning IPv6 forwarding on makes the host drop the router advertisements
+            // that may give it its own default route; rfc6204w3 keeps accepting them. Only
+            // when stockade turns forwarding on: a host that already forwards is a router
+            // its administrator configured.
+            let on = made(kernel, record, None, |k| {
+                k.sysctl_get(pf.forwarding_sysctl())
+            })?;
+            if on == 0 {
+                made(kernel, record, None, |k| k.sysctl_set(RFC6204W3, 1))?;
+            }
+        }
         made(kernel, record, None, |k| {
             k.sysctl_set(pf.forwarding_sysctl(), 1)
         })?;
@@ -370,6 +546,7 @@ impl fmt::Display for Named<'_> {
         match self.0 {
             Resource::Dir { path } => write!(f, "folder {}", path.display()),
             Resource::Mount { path } => write!(f, "mount {}", path.display()),
+            Resource::File { path, .. } => write!(f, "file {}", path.display()),
             Resource::Cgroup { path } => write!(f, "cgroup {}", path.display()),
             Resource::Interface { name } => write!(f, "interface {name}"),
             Resource::Jail { name } => write!(f, "jail {name}"),
@@ -428,6 +605,7 @@ fn undo_one<K: Kernel + ?Sized>(
         Resource::Dir { path } => kernel.rmdir(path),
         Resource::Mount { path } => unmount(kernel, path, busy, mode == UndoMode::Force),
         Resource::RctlRule { rule } => kernel.rctl_remove(rule),
+        Resource::File { path, root } => kernel.remove_file_below(path, root),
         Resource::Dataset { name } => kernel.zfs_destroy(name),
         Resource::Jail { name } => match kernel.find_jail(name)? {
             // jail_remove(2) kills the processes too; signalling first keeps the order

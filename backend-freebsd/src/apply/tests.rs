@@ -10,7 +10,7 @@ use stockade_core::Spec;
 
 use super::fake::{Call, Fake};
 use super::*;
-use crate::kernel::JailSignal;
+use crate::kernel::{FileKind, JailSignal};
 use crate::plan::layer::ZfsProbe;
 use crate::plan::undo::UndoStep;
 
@@ -129,10 +129,14 @@ fn cases() -> Vec<(String, FreebsdPlan)> {
     all
 }
 
-/// A fake whose ZFS holds the dataset a clone plan starts from.
+/// A fake whose ZFS holds the dataset a clone plan starts from, and whose host has a
+/// resolv.conf (which a `root.host` jail sees in its /etc).
 fn fake_for(plan: &FreebsdPlan, fail_at: Option<usize>) -> Fake {
     let mut fake = Fake::new();
     fake.fail_at = fail_at;
+    if let Some(r) = plan.resolver.as_ref().filter(|r| r.host_etc) {
+        fake.root_files.insert(r.target.clone(), FileKind::Regular);
+    }
     if let Some(crate::plan::layer::Cow::ZfsClone { dataset, .. }) = &plan.copy_on_write {
         fake.datasets.insert(dataset.clone());
     }
@@ -172,6 +176,7 @@ fn inverse(call: &Call, jail_path: &Path) -> Vec<Call> {
         Call::ZfsSnapshot(s) => vec![Call::ZfsDestroy(s.clone())],
         Call::ZfsClone(_, c) => vec![Call::ZfsDestroy(c.clone())],
         Call::PfLoad(anchor, ..) => vec![Call::PfFlush(anchor.clone())],
+        Call::CreateFileBelow(path) => vec![Call::RemoveFileBelow(path.clone())],
         _ => Vec::new(),
     }
 }
@@ -186,7 +191,7 @@ fn expected_undo(done: &[Call], jail_path: &Path) -> Vec<Call> {
 
 #[test]
 fn hello_creates_exactly_these_operations() {
-    let (fake, record, result) = run_create(&example("hello"), Fake::new());
+    let (fake, record, result) = run_create(&example("hello"), fake_for(&example("hello"), None));
     assert_eq!(result.expect("create"), Jid(1));
     let r = "/var/run/stockade/hello/root";
     let want: Vec<String> = [
@@ -529,10 +534,19 @@ fn delete_after_create_removes_everything_in_the_plans_undo_order() {
             "{name}"
         );
         // The planner's undo, which `stockade plan` prints, is what happened.
+        let wrote = |target: &Path| {
+            fake.calls[..made]
+                .iter()
+                .any(|c| *c == Call::CreateFileBelow(target.to_path_buf()))
+        };
         let from_plan: Vec<Call> = plan
             .undo()
             .into_iter()
             .flat_map(|s| match s {
+                UndoStep::ResolvConf { target } if wrote(&target) => {
+                    vec![Call::RemoveFileBelow(target)]
+                }
+                UndoStep::ResolvConf { target } => vec![Call::Unmount(target, false)],
                 UndoStep::PfFlush { anchor } => vec![Call::PfFlush(anchor)],
                 UndoStep::DestroyInterface { iface } => vec![Call::IfDestroy(iface)],
                 UndoStep::SignalAll { jail, .. } => vec![
@@ -983,4 +997,272 @@ fn a_host_view_union_gives_each_host_folder_its_writable_folder() {
         )),
         "{text}"
     );
+}
+
+/// The calls between the last mount of the root and the jail: the resolver's.
+fn resolver_calls(fake: &Fake, name: &str) -> Vec<String> {
+    let got = fake.lines();
+    let first = got
+        .iter()
+        .position(|l| l.starts_with("host_file") || l.starts_with("write_file"))
+        .expect("the resolver's calls");
+    let jail = got
+        .iter()
+        .position(|l| *l == format!("jail_create {name}"))
+        .expect("jail");
+    got[first..jail].to_vec()
+}
+
+#[test]
+fn a_host_roots_resolver_is_a_file_mounted_over_the_shared_etc() {
+    let plan = example("network");
+    let mut fake = fake_for(&plan, None);
+    // local_unbound: the host's file names its loopback stub, the upstreams are elsewhere.
+    fake.host_files.insert(
+        "/etc/resolv.conf".into(),
+        "search lan\nnameserver 127.0.0.1\n".into(),
+    );
+    fake.host_files.insert(
+        "/var/unbound/forward.conf".into(),
+        "forward-zone:\n  name: .\n  forward-addr: 192.0.2.53\n".into(),
+    );
+    let (mut fake, mut record, result) = run_create(&plan, fake);
+    result.expect("create");
+    let r = "/var/run/stockade/net";
+    assert_eq!(
+        resolver_calls(&fake, "net"),
+        [
+            "host_file /etc/resolv.conf".to_string(),
+            "host_file /var/unbound/forward.conf".to_string(),
+            format!(
+                "write_file {r}/resolv.conf <<# written by stockade (network.dns, \
+                 network.search); nameserver 192.0.2.53; "
+            ),
+            format!("file_below {r}/root/etc/resolv.conf"),
+            format!("nmount nullfs {r}/root/etc/resolv.conf"),
+        ]
+    );
+    assert!(record.contains(&Resource::Mount {
+        path: format!("{r}/root/etc/resolv.conf").into()
+    }));
+    assert!(
+        fake.written.is_empty(),
+        "nothing written into the host's /etc"
+    );
+    let made = fake.calls.len();
+    undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect("delete");
+    let done = lines(&fake.calls[made..]);
+    let at = |l: &str| done.iter().position(|d| d == l).expect(l);
+    assert!(
+        at(&format!("unmount {r}/root/etc/resolv.conf")) < at(&format!("unmount {r}/root/etc")),
+        "{done:#?}"
+    );
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_folder_root_without_resolv_conf_gets_one_written_and_removed_on_delete() {
+    let plan = spec_plan(
+        "dns",
+        "[network]\nmode = \"private\"\naddress = \"10.80.0.2/30\"\nnat = false\n\
+         dns = [\"10.80.0.1\"]\nsearch = [\"corp.example\"]\n",
+    );
+    let (mut fake, mut record, result) = run_create(&plan, Fake::new());
+    result.expect("create");
+    let target = PathBuf::from("/var/run/stockade/dns/root/etc/resolv.conf");
+    assert_eq!(
+        resolver_calls(&fake, "dns")[1..],
+        [
+            format!("file_below {}", target.display()),
+            format!("create_file_below {}", target.display()),
+        ]
+    );
+    assert_eq!(
+        fake.written.get(&target).map(String::as_str),
+        Some(
+            "# written by stockade (network.dns, network.search)\n\
+             nameserver 10.80.0.1\nsearch corp.example\n"
+        )
+    );
+    assert!(record.contains(&Resource::File {
+        path: target.clone(),
+        root: plan.jail_path.clone(),
+    }));
+    // Given servers: the host's files are not read.
+    assert!(!fake.lines().iter().any(|l| l.starts_with("host_")));
+    undo(&mut fake, &mut record, UndoMode::Strict, BusyRetry::NONE).expect("delete");
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_folder_root_with_resolv_conf_keeps_its_file_under_the_mount() {
+    let plan = spec_plan(
+        "dns",
+        "[network]\nmode = \"private\"\naddress = \"10.80.0.2/30\"\n",
+    );
+    let mut fake = Fake::new();
+    let target = PathBuf::from("/var/run/stockade/dns/root/etc/resolv.conf");
+    fake.root_files.insert(target.clone(), FileKind::Regular);
+    let (fake, _, result) = run_create(&plan, fake);
+    result.expect("create");
+    assert!(fake.written.is_empty());
+    assert!(fake
+        .lines()
+        .contains(&format!("nmount nullfs {}", target.display())));
+}
+
+#[test]
+fn without_nat_only_the_hosts_own_servers_are_kept() {
+    let plan = spec_plan(
+        "nonat",
+        "[network]\nmode = \"private\"\naddress = \"10.81.0.2/30\"\nnat = false\n",
+    );
+    let mut fake = Fake::new();
+    fake.host_files.insert(
+        "/etc/resolv.conf".into(),
+        "nameserver 198.51.100.1\nnameserver 10.81.0.1\n".into(),
+    );
+    fake.host_addrs = vec!["10.81.0.1".parse().unwrap()];
+    let (fake, _, result) = run_create(&plan, fake);
+    result.expect("create");
+    assert!(fake.lines().contains(&"host_addresses".to_string()));
+    assert_eq!(
+        fake.written
+            .get(Path::new("/var/run/stockade/nonat/root/etc/resolv.conf"))
+            .map(String::as_str),
+        Some("# written by stockade (network.dns, network.search)\nnameserver 10.81.0.1\n")
+    );
+}
+
+#[test]
+fn a_resolver_with_no_place_is_skipped_by_default_and_an_error_when_asked_for() {
+    let target = PathBuf::from("/var/run/stockade/dns/root/etc/resolv.conf");
+    let private = "[network]\nmode = \"private\"\naddress = \"10.80.0.2/30\"\n";
+    // A symbolic link in the owner's root is never followed.
+    let linked = |fake: &mut Fake| {
+        fake.root_files
+            .insert(target.clone(), FileKind::Other("a symbolic link"));
+    };
+    let read_only = |fake: &mut Fake| fake.readonly_roots = true;
+    for (why, setup) in [
+        ("a symbolic link", &linked as &dyn Fn(&mut Fake)),
+        ("missing on a read-only root", &read_only),
+    ] {
+        let mut fake = Fake::new();
+        setup(&mut fake);
+        let (fake, record, result) = run_create(&spec_plan("dns", private), fake);
+        result.expect("the default resolver is skipped");
+        assert!(fake.written.is_empty(), "{why}");
+        assert!(
+            !record
+                .iter()
+                .any(|r| matches!(r, Resource::Mount { path } if *path == target)),
+            "{why}"
+        );
+
+        let mut fake = Fake::new();
+        setup(&mut fake);
+        let asked = format!("{private}dns = [\"1.1.1.1\"]\n");
+        let (fake, record, result) = run_create(&spec_plan("dns", &asked), fake);
+        let err = result.expect_err("asked for");
+        assert!(
+            matches!(&err, ApplyError::Resolver { what, .. } if what == why),
+            "{err}"
+        );
+        assert!(err.to_string().contains("make it a regular file"), "{err}");
+        assert!(!fake.lines().iter().any(|l| l.starts_with("jail_create")));
+        assert!(record.is_empty());
+        assert_eq!(fake.leftovers(), Vec::<String>::new(), "{why}");
+    }
+}
+
+#[test]
+fn a_published_port_a_host_process_holds_fails_before_anything_is_made() {
+    let plan = natpub_plan();
+    let mut fake = Fake::new();
+    fake.taken_ports
+        .insert((stockade_core::spec::Protocol::Udp, 5353));
+    let (fake, record, result) = run_create(&plan, fake);
+    let err = result.expect_err("port taken");
+    assert!(
+        matches!(
+            err,
+            ApplyError::PortInUse {
+                port: 5353,
+                protocol: "udp",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "network.publish \"127.0.0.1:5353:53/udp\": host port 5353/udp is in use by a \
+         process on the host (sockstat -l shows it); choose another host port or stop that \
+         process"
+    );
+    // Only the probes ran: no folder, mount, jail, interface or anchor.
+    assert_eq!(
+        fake.lines(),
+        [
+            "port_in_use tcp/0.0.0.0:8080",
+            "port_in_use udp/127.0.0.1:5353"
+        ]
+    );
+    assert!(record.is_empty());
+    assert_eq!(fake.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn ipv6_nat_turns_on_ip6_forwarding_and_keeps_router_advertisements() {
+    let v6 =
+        "[network]\nmode = \"private\"\naddress = \"fd00:82::2/64\"\ngateway = \"fd00:82::1\"\n";
+    let (fake, _, result) = run_create(&spec_plan("six", v6), Fake::new());
+    result.expect("create");
+    let got = fake.lines();
+    let route = got
+        .iter()
+        .position(|l| l.starts_with("route_default jail"))
+        .expect("route");
+    assert_eq!(
+        got[route + 1..route + 5],
+        [
+            "sysctl_get net.inet6.ip6.forwarding",
+            "sysctl_set net.inet6.ip6.rfc6204w3=1",
+            "sysctl_set net.inet6.ip6.forwarding=1",
+            "default_route_iface inet6",
+        ]
+    );
+    // A host that already forwards IPv6 is left as its administrator set it.
+    let mut fake = Fake::new();
+    fake.sysctls.insert("net.inet6.ip6.forwarding".into(), 1);
+    let (fake, _, result) = run_create(&spec_plan("six", v6), fake);
+    result.expect("create");
+    assert!(!fake.lines().iter().any(|l| l.contains("rfc6204w3")));
+}
+
+#[test]
+fn a_port_another_environment_publishes_is_refused() {
+    let plan = natpub_plan();
+    let other = |name: &str, port: &str| {
+        (
+            name.to_string(),
+            vec![Resource::Firewall {
+                owner: format!("stockade/{name}"),
+                ports: vec![port.to_string()],
+            }],
+        )
+    };
+    let err = check_published_elsewhere(&plan, &[other("a", "tcp/9090"), other("b", "tcp/8080")])
+        .expect_err("taken");
+    assert!(
+        matches!(&err, ApplyError::PortTaken { port, by } if port == "tcp/8080" && by == "b"),
+        "{err}"
+    );
+    // Another protocol, or the environment's own stale record, is no conflict.
+    check_published_elsewhere(
+        &plan,
+        &[other("c", "udp/8080"), other("natpub", "tcp/8080")],
+    )
+    .expect("free");
 }

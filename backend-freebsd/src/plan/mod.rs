@@ -3,6 +3,8 @@
 //! Pure: nothing here touches the kernel, so it compiles and is tested on every OS and
 //! `stockade plan --target freebsd` works from Linux. Sections run in this order:
 //! 1. [`mount`]: nmount(2) calls that build the tree under the jail path;
+//!    then [`resolv`]: the jail's own resolv.conf (private networks), mounted over the
+//!    root's or written where it has none;
 //! 2. [`rctl`]: rctl_add_rule(2) rules (need `kern.racct.enable=1`). They name the jail,
 //!    which need not exist yet (the kernel keeps rules per jail *name*, which is how
 //!    /etc/rctl.conf limits jails at boot), so they are in force from the jail's first
@@ -21,6 +23,7 @@ pub mod mount;
 pub mod net;
 pub mod pf;
 pub mod rctl;
+pub mod resolv;
 pub mod undo;
 
 use std::fmt;
@@ -56,6 +59,9 @@ pub struct FreebsdPlan {
     pub copy_on_write: Option<Cow>,
     /// Folder and nmount(2) steps, in order.
     pub mounts: Vec<MountStep>,
+    /// The jail's resolv.conf (private networks), placed after the mounts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<resolv::ResolvPlan>,
     /// rctl rules, in order (added before the jail exists).
     pub rctl: Vec<RctlRule>,
     /// jail_set(2) parameters, in order.
@@ -236,7 +242,9 @@ pub fn plan_with(
     }
     let network = net::plan(&spec.name, &spec.network)?;
     let pf = pf::plan(spec);
+    let resolver = resolv::plan(spec, &ctx.state_dir, &jail_path);
     Ok(FreebsdPlan {
+        resolver,
         name: spec.name.clone(),
         mounts: mount::plan_abi(spec, &jail_path, copy_on_write.as_ref(), linux.is_some()),
         linux,
@@ -338,6 +346,12 @@ impl fmt::Display for FreebsdPlan {
         }
         writeln!(f, "\nmounts:")?;
         numbered(f, &self.mounts)?;
+        if let Some(r) = &self.resolver {
+            writeln!(f, "\nresolver (the jail's resolv.conf):")?;
+            for line in r.to_string().lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
         writeln!(f, "\nrctl (rctl_add_rule):")?;
         plain(f, &self.rctl)?;
         writeln!(f, "\njail (jail_set, JAIL_CREATE):")?;

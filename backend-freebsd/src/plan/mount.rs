@@ -157,6 +157,8 @@ pub enum MountOrigin {
     Spec(usize),
     /// What a Linux root needs (`root.abi = "linux"`, or a detected Linux root).
     LinuxAbi,
+    /// The jail's own resolv.conf, a file mounted over the root's (`network.dns`).
+    Resolver,
 }
 
 impl fmt::Display for MountOrigin {
@@ -169,6 +171,7 @@ impl fmt::Display for MountOrigin {
             MountOrigin::DefaultDev => f.write_str("default /dev"),
             MountOrigin::Spec(i) => write!(f, "mount[{i}]"),
             MountOrigin::LinuxAbi => f.write_str("root.abi linux"),
+            MountOrigin::Resolver => f.write_str("network.dns"),
         }
     }
 }
@@ -413,6 +416,14 @@ pub fn plan_abi(spec: &Spec, jail_path: &Path, cow: Option<&Cow>, linux: bool) -
         }
     }
     steps
+}
+
+/// A nullfs mount of the single file `file` over the file `fspath` (FreeBSD 13.0 and
+/// later mount non-folders with nullfs).
+pub fn file_mount(file: &Path, fspath: PathBuf) -> Nmount {
+    let mut m = Nmount::new(FsType::Nullfs, fspath, MountOrigin::Resolver);
+    m.push("target", IovValue::Path(file.to_path_buf()));
+    m
 }
 
 /// A unionfs mount of `lower` below what `fspath` shows now.

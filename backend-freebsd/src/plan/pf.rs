@@ -9,13 +9,17 @@
 //! that address on any interface.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::Serialize;
-use stockade_core::spec::{NetworkMode, Spec};
+use stockade_core::spec::{NetworkMode, Protocol, Publish, Spec};
 
 /// The anchor under which every environment's rules live.
 pub const ANCHOR_ROOT: &str = "stockade";
+
+/// FreeBSD's switch that keeps a forwarding host accepting router advertisements for its
+/// own default route (Linux's `accept_ra = 2`).
+pub const RFC6204W3: &str = "net.inet6.ip6.rfc6204w3";
 
 /// The pf side of a private network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +34,8 @@ pub struct PfPlan {
     pub ipv6: bool,
     /// The host ports published, as the state records them (`tcp/8080`).
     pub ports: Vec<String>,
+    /// The `network.publish` entries, checked free before anything is made.
+    pub publish: Vec<Publish>,
 }
 
 impl PfPlan {
@@ -40,6 +46,24 @@ impl PfPlan {
         } else {
             "net.inet.ip.forwarding"
         }
+    }
+
+    /// The host address, port and protocol each published port is bound to for a moment
+    /// before create, to refuse one a host process holds: the entry's address, or the
+    /// unspecified address of the environment's family.
+    pub fn probes(&self) -> Vec<(Publish, SocketAddr, Protocol)> {
+        let any = if self.ipv6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        self.publish
+            .iter()
+            .map(|p| {
+                let at = SocketAddr::new(p.host_ip.unwrap_or(any), p.host_port);
+                (*p, at, p.protocol)
+            })
+            .collect()
     }
 
     /// Whether the rules use the `$ext_if` macro (so the apply must define it).
@@ -59,6 +83,13 @@ impl fmt::Display for PfPlan {
             writeln!(f, "    {rule}")?;
         }
         if self.forwarding {
+            if self.ipv6 {
+                writeln!(
+                    f,
+                    "sysctl {RFC6204W3}=1 (only when IPv6 forwarding was off: forwarding makes \
+                     the host ignore router advertisements, which may give its own default route)"
+                )?;
+            }
             write!(f, "sysctl {}=1", self.forwarding_sysctl())?;
         }
         Ok(())
@@ -107,6 +138,7 @@ pub fn plan(spec: &Spec) -> Option<PfPlan> {
             .iter()
             .map(|p| format!("{}/{}", p.protocol.name(), p.host_port))
             .collect(),
+        publish: net.publish.clone(),
     })
 }
 
@@ -153,6 +185,14 @@ mod tests {
         .unwrap();
         assert!(!p.forwarding);
         assert_eq!(p.rules.len(), 1);
+        assert_eq!(
+            p.probes(),
+            [(
+                p.publish[0],
+                "127.0.0.1:8080".parse().unwrap(),
+                Protocol::Tcp
+            )]
+        );
     }
 
     #[test]
@@ -170,5 +210,10 @@ mod tests {
             "rdr pass inet6 proto tcp from any to ::1 port 8080 -> fd00:77::2 port 80"
         );
         assert!(p.to_string().ends_with("sysctl net.inet6.ip6.forwarding=1"));
+        let p = plan(&spec(
+            "mode = \"private\"\naddress = \"fd00:77::2/64\"\npublish = [\"53:53/udp\"]\n",
+        ))
+        .unwrap();
+        assert_eq!(p.probes()[0].1, "[::]:53".parse().unwrap());
     }
 }

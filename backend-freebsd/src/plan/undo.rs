@@ -12,10 +12,12 @@
 //!    references may return EBUSY for a moment, so `apply` retries those unmounts.
 //! 4. rctl_remove_rule(2) for each rule, newest first, with the rule as the filter: rules
 //!    on a jail name outlive the jail, and the limits hold until it is gone.
-//! 5. unmount(2) every mount in reverse order (see `mount::undo_order`); nested mounts go
+//! 5. the jail's resolv.conf: unmount the file mounted over it, or remove the one written
+//!    where the root had none (see `resolv`).
+//! 6. unmount(2) every mount in reverse order (see `mount::undo_order`); nested mounts go
 //!    first, the jail path last. Folders stockade created inside its own tmpfs vanish
 //!    with it. Then `zfs destroy` the clone and the snapshot of a copy-on-write root.
-//! 6. rmdir(2) the jail path. It fails while anything is still mounted on it, so the
+//! 7. rmdir(2) the jail path. It fails while anything is still mounted on it, so the
 //!    state folder (removed with everything in it afterwards) can never be emptied
 //!    *through* a mount that is still there.
 
@@ -48,6 +50,12 @@ pub enum UndoStep {
     RctlRemove {
         /// The filter: the rule that was added.
         filter: String,
+    },
+    /// The jail's resolv.conf: unmount(2) the file mounted over it, or remove the file
+    /// stockade wrote where the root had none (whichever create did).
+    ResolvConf {
+        /// The root's `/etc/resolv.conf`, as a host path.
+        target: PathBuf,
     },
     /// unmount(2) this host path.
     Unmount {
@@ -84,6 +92,11 @@ impl fmt::Display for UndoStep {
             }
             UndoStep::JailRemove { jail } => write!(f, "jail_remove {jail}"),
             UndoStep::RctlRemove { filter } => write!(f, "rctl_remove_rule {filter}"),
+            UndoStep::ResolvConf { target } => write!(
+                f,
+                "unmount {0}, or remove {0} if stockade wrote it",
+                target.display()
+            ),
             UndoStep::Unmount { fspath } => write!(f, "unmount {}", fspath.display()),
             UndoStep::PfFlush { anchor } => write!(f, "pfctl -a {anchor} -F all"),
             UndoStep::DestroyInterface { iface } => {
@@ -123,6 +136,11 @@ pub fn steps(plan: &FreebsdPlan) -> Vec<UndoStep> {
             .rev()
             .map(|r| UndoStep::RctlRemove { filter: r.filter() }),
     );
+    if let Some(r) = &plan.resolver {
+        steps.push(UndoStep::ResolvConf {
+            target: r.target.clone(),
+        });
+    }
     steps.extend(
         mount::undo_order(&plan.mounts)
             .into_iter()
@@ -189,6 +207,17 @@ mod tests {
                 UndoStep::DestroyInterface {
                     iface: "skdba".into()
                 }
+            ]
+        );
+        // The resolver goes after the jail and its rules, before the mounts below it.
+        let got: Vec<String> = steps(&p).iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            got[got.len() - 4..],
+            [
+                "unmount /run/s/db/root/etc/resolv.conf, or remove /run/s/db/root/etc/resolv.conf if stockade wrote it",
+                "unmount /run/s/db/root/dev",
+                "unmount /run/s/db/root",
+                "rmdir /run/s/db/root",
             ]
         );
         let p = plan_of("[network]\nmode = \"private\"\naddress = \"10.9.0.2/30\"\nnat = false\n");

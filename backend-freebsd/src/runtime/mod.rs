@@ -155,6 +155,14 @@ fn create(
     let plan = crate::plan::plan_with(spec, &ctx, &crate::probe::plan_options(spec))?;
     // Before the state folder exists: a host that cannot run this leaves nothing behind.
     plan.check_host(&host)?;
+    if plan.pf.as_ref().is_some_and(|pf| !pf.ports.is_empty()) {
+        let others: Vec<(String, Vec<stockade_core::state::Resource>)> = store
+            .names()?
+            .into_iter()
+            .filter_map(|n| store.peek(&n).ok().map(|st| (n, st.resources)))
+            .collect();
+        apply::check_published_elsewhere(&plan, &others)?;
+    }
     let cfg = ProcessConfig::from_steps(&plan.exec)?;
     let spec_json = serde_json::to_value(spec).map_err(|e| RuntimeError::Sys {
         what: "serialise the spec".into(),

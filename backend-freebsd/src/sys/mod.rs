@@ -3,8 +3,9 @@
 //! - [`SysKernel`]: the [`Kernel`] trait over system calls: nmount(2)/unmount(2)
 //!   ([`mount`]), jail_set(2) via the jail crate and jail_remove(2) ([`jail`]),
 //!   rctl(2) via the rctl crate ([`rctl`]), interfaces and routes via ifconfig(8) and
-//!   route(8) ([`net`]), pf anchors via pfctl(8) ([`pf`]), ZFS snapshots and clones via zfs(8) ([`zfs`]), and signalling a
-//!   jail from an attached child ([`proc`]).
+//!   route(8) ([`net`]), pf anchors via pfctl(8) ([`pf`]), ZFS snapshots and clones via
+//!   zfs(8) ([`zfs`]), files in a root reached without following links ([`file`]), and
+//!   signalling a jail from an attached child ([`proc`]).
 //! - [`proc`]: fork(2), execve(2), descriptors and process facts for the runtime.
 //!
 //! Each system call is one `unsafe` expression with its SAFETY comment, turned into an
@@ -12,6 +13,7 @@
 #![allow(unsafe_code)]
 
 pub mod cpuset;
+pub mod file;
 pub mod jail;
 pub mod kld;
 pub mod mount;
@@ -23,13 +25,16 @@ pub mod zfs;
 
 use std::fs;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use ipnet::IpNet;
+use stockade_core::spec::Protocol;
 
-use crate::kernel::{JailParams, JailSignal, Jid, KResult, Kernel, KernelError, Netns, Usage};
+use crate::kernel::{
+    FileKind, JailParams, JailSignal, Jid, KResult, Kernel, KernelError, Netns, Usage,
+};
 use crate::plan::mount::Nmount;
 use crate::plan::net::EpairNames;
 
@@ -187,5 +192,70 @@ impl Kernel for SysKernel {
 
     fn pf_flush(&mut self, anchor: &str) -> KResult<()> {
         pf::flush(anchor)
+    }
+
+    fn sysctl_get(&mut self, name: &str) -> KResult<i32> {
+        pf::sysctl_get(name)
+    }
+
+    fn port_in_use(&mut self, address: SocketAddr, protocol: Protocol) -> KResult<bool> {
+        // std's listener sets SO_REUSEADDR: only a live listener conflicts.
+        let result = match protocol {
+            Protocol::Tcp => TcpListener::bind(address).map(drop),
+            Protocol::Udp => UdpSocket::bind(address).map(drop),
+        };
+        match result {
+            Ok(()) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(true),
+            // An address the host does not have is pf's to ignore, not a conflict.
+            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => Ok(false),
+            Err(e) => Err(KernelError::os(
+                format!("bind {}/{address} (is the port free?)", protocol.name()),
+                e,
+            )),
+        }
+    }
+
+    fn host_file(&mut self, path: &Path) -> KResult<Option<String>> {
+        match fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(KernelError::os(format!("read {}", path.display()), e)),
+        }
+    }
+
+    fn host_addresses(&mut self) -> KResult<Vec<IpAddr>> {
+        let addrs =
+            nix::ifaddrs::getifaddrs().map_err(|e| KernelError::os("getifaddrs", e.into()))?;
+        Ok(addrs
+            .filter_map(|a| {
+                let addr = a.address?;
+                match (addr.as_sockaddr_in(), addr.as_sockaddr_in6()) {
+                    (Some(v4), _) => Some(IpAddr::V4(v4.ip())),
+                    (_, Some(v6)) => Some(IpAddr::V6(v6.ip())),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    fn write_file(&mut self, path: &Path, text: &str) -> KResult<()> {
+        file::write_new(path, text)
+            .map_err(|e| KernelError::os(format!("write {}", path.display()), e))
+    }
+
+    fn file_below(&mut self, path: &Path, root: &Path) -> KResult<FileKind> {
+        file::kind_below(path, root)
+            .map_err(|e| KernelError::os(format!("lstat {}", path.display()), e))
+    }
+
+    fn create_file_below(&mut self, path: &Path, root: &Path, text: &str) -> KResult<()> {
+        file::create_below(path, root, text)
+            .map_err(|e| KernelError::os(format!("create {}", path.display()), e))
+    }
+
+    fn remove_file_below(&mut self, path: &Path, root: &Path) -> KResult<()> {
+        file::remove_below(path, root)
+            .map_err(|e| KernelError::os(format!("remove {}", path.display()), e))
     }
 }

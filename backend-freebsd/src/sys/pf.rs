@@ -1,4 +1,4 @@
-//! pf anchors and the forwarding sysctl.
+//! pf anchors and the forwarding sysctls (read and set).
 //!
 //! Why pfctl(8) and not ioctls: loading a ruleset means parsing pf.conf(5) syntax into
 //! `pfioc_rule` structures (DIOCXBEGIN/DIOCADDRULE/DIOCXCOMMIT), which no maintained Rust
@@ -86,4 +86,26 @@ pub fn sysctl_set(name: &str, value: i32) -> KResult<()> {
         )
     })
     .map_err(|e| KernelError::os(op, e))
+}
+
+/// sysctlbyname(3) reading an integer.
+pub fn sysctl_get(name: &str) -> KResult<i32> {
+    let op = format!("sysctl {name}");
+    let cname =
+        CString::new(name).map_err(|e| KernelError::os(&op, io::Error::other(e.to_string())))?;
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>();
+    // SAFETY: `cname` is NUL-terminated; `value` and `len` live for the call, `len` holds
+    // the size of `value`, and nothing new is written.
+    ret(unsafe {
+        libc::sysctlbyname(
+            cname.as_ptr(),
+            (&raw mut value).cast(),
+            &raw mut len,
+            std::ptr::null(),
+            0,
+        )
+    })
+    .map_err(|e| KernelError::os(op, e))?;
+    Ok(value)
 }

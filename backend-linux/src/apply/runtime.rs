@@ -611,7 +611,10 @@ pub fn teardown(entry: &mut Entry) -> Result<(), RuntimeError> {
             Resource::Firewall { owner, ports } => {
                 super::firewall::teardown(owner, ports).map_err(RuntimeError::from)
             }
-            Resource::Jail { .. } | Resource::RctlRule { .. } | Resource::Dataset { .. } => Ok(()),
+            Resource::Jail { .. }
+            | Resource::RctlRule { .. }
+            | Resource::Dataset { .. }
+            | Resource::File { .. } => Ok(()),
         };
         if let Err(e) = result {
             first_error.get_or_insert(e);
