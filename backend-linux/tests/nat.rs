@@ -442,3 +442,133 @@ fn the_environment_gets_its_own_resolv_conf() {
     }
     assert!(!inside.iter().any(|s| s.starts_with("127.")), "{inside:?}");
 }
+
+/// `/proc/sys/net/ipv6/conf/all/forwarding`, the host-wide IPv6 routing switch.
+const IPV6_FORWARDING: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
+
+#[test]
+#[ignore = "needs root"]
+fn ipv6_nat_turns_on_host_wide_forwarding_and_the_last_delete_restores_it() {
+    let _one = RULESET.lock().unwrap_or_else(|e| e.into_inner());
+    // Not a silent pass: a host without IPv6 cannot run this test, and says so.
+    let before_switch = fs::read_to_string(IPV6_FORWARDING)
+        .expect("this test needs IPv6 on the host (and so in network namespaces)");
+    assert_eq!(
+        before_switch.trim(),
+        "0",
+        "IPv6 forwarding is already on: nothing for stockade to turn on and restore"
+    );
+    let before = ruleset();
+    // A world beyond the host on IPv6, which has no route back to the environment.
+    let netns = format!("skt-out6-{}", std::process::id());
+    let host_end = "skt-out6";
+    let ip = |args: &[&str]| {
+        let st = Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    let _ = Command::new("ip").args(["link", "del", host_end]).status();
+    ip(&["netns", "add", &netns]);
+    struct Cleanup(String, &'static str);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", self.1]).status();
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _cleanup = Cleanup(netns.clone(), host_end);
+    ip(&[
+        "link",
+        "add",
+        host_end,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "skt-world6",
+    ]);
+    ip(&["link", "set", "skt-world6", "netns", &netns]);
+    ip(&["addr", "add", "fd00:213:99::1/64", "dev", host_end, "nodad"]);
+    ip(&["link", "set", host_end, "up"]);
+    for args in [
+        &[
+            "addr",
+            "add",
+            "fd00:213:99::2/64",
+            "dev",
+            "skt-world6",
+            "nodad",
+        ][..],
+        &["link", "set", "skt-world6", "up"],
+        &["link", "set", "lo", "up"],
+    ] {
+        let mut all = vec!["netns", "exec", netns.as_str(), "ip"];
+        all.extend_from_slice(args);
+        ip(&all);
+    }
+    let ns = fs::File::open(format!("/run/netns/{netns}")).unwrap();
+    let listener = std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            TcpListener::bind("[fd00:213:99::2]:80").unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    let server = serve_once(listener, "from-the-v6-world");
+
+    let w = World::new();
+    // The environment's address is tentative until duplicate address detection ends.
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do \
+                  timeout 3 wget -q -O /out/got 'http://[fd00:213:99::2]/' && break; sleep 1; \
+                  done; echo $? > /out/rc; sleep 30";
+    let spec = w.spec(
+        "nat-six",
+        script,
+        &private("fd00:213:201::2/64", "gateway = \"fd00:213:201::1\"\n"),
+    );
+    w.backend.create(&spec, &w.store, &running()).unwrap();
+    assert_eq!(
+        fs::read_to_string(IPV6_FORWARDING).unwrap().trim(),
+        "1",
+        "an IPv6 environment with NAT did not turn IPv6 forwarding on"
+    );
+    let peer = server.join().unwrap();
+    // The script writes rc once wget is done.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let done = || fs::read_to_string(w.out.join("rc")).is_ok_and(|s| !s.trim().is_empty());
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(w.read("rc"), "0");
+    assert_eq!(w.read("got"), "from-the-v6-world");
+    assert_eq!(
+        peer.ip(),
+        "fd00:213:99::1".parse::<IpAddr>().unwrap(),
+        "the world saw the environment's own address: not masqueraded"
+    );
+    stop_and_delete(&w, "nat-six");
+    assert_eq!(
+        fs::read_to_string(IPV6_FORWARDING).unwrap(),
+        before_switch,
+        "the last delete did not restore IPv6 forwarding"
+    );
+    assert_eq!(ruleset(), before);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_host_end_of_a_private_link_takes_no_router_advertisements() {
+    let _one = RULESET.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    let name = "nat-ra";
+    let spec = w.spec(
+        name,
+        "sleep 30",
+        &private("10.213.108.2/30", "nat = false\n"),
+    );
+    w.backend.create(&spec, &w.store, &running()).unwrap();
+    let owner = veth_names(name, &w.store.dir(name)).0;
+    let accept_ra = fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{owner}/accept_ra"));
+    stop_and_delete(&w, name);
+    assert_eq!(accept_ra.expect("IPv6 on the host").trim(), "0");
+}

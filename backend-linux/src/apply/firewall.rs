@@ -9,17 +9,33 @@
 //!    `nft --check` does).
 //! 2. [`setup`], first thing in create: the record, then one transaction with the table
 //!    and port sets (made if missing), the port claims (`NLM_F_EXCL`: a port taken since
-//!    the preflight fails the whole transaction), the chains and rules. The default
-//!    route's interface gets `forwarding = 1`.
-//! 3. [`setup_interface`], once the host end of the link exists: its own `forwarding` and
-//!    `route_localnet` (they go with the interface).
+//!    the preflight fails the whole transaction), the chains and rules. For IPv4 the
+//!    default route's interface gets `forwarding = 1`. IPv6 has no per-interface routing
+//!    switch (`conf/IF/forwarding` only selects host or router behaviour on that
+//!    interface; packets are forwarded when `conf/all/forwarding` is on), so an IPv6
+//!    environment turns the host-wide `net.ipv6.conf.all.forwarding` on, with a warning
+//!    when it was off. Since that makes every interface ignore router advertisements, each
+//!    IPv6 default-route interface that takes them (`accept_ra = 1`) first gets
+//!    `accept_ra = 2` (take them even when forwarding), so the host keeps its own SLAAC
+//!    default route.
+//! 3. [`setup_interface`], once the host end of the link exists: its own `forwarding`
+//!    (IPv4) and `route_localnet` (they go with the interface).
+//!
+//! Every private link's host end also gets `accept_ra = 0` ([`harden_interface`]): with
+//! the host not forwarding, the default `accept_ra = 1` would let a process inside with
+//! raw sockets advertise itself as the host's IPv6 router.
 //!
 //! # Undo and the shared table
 //! [`teardown`] deletes the environment's chains and port elements by name, each on its
 //! own so one already gone (`ENOENT`) does not stop the rest, then tries to delete the
 //! port sets and the table with `NLM_F_NONREC`: the kernel refuses (`EBUSY`) while another
 //! environment's chains or ports remain. The environment that removes the table restores
-//! the forwarding switches to the values saved in the table's user data when it was made.
+//! the forwarding switches to the values saved in the table's user data when it was made
+//! (each written only when it differs now: rewriting `conf/all/forwarding` would reset
+//! every interface's own switch). The table saves every switch any environment may set —
+//! the IPv4 uplinks' `forwarding`, IPv6 `conf/all/forwarding` and the IPv6 uplinks'
+//! `accept_ra` — whatever the first environment's family, because the kernel cannot
+//! change a table's user data later and the next environment may be of the other family.
 //! A host-wide lock (`/run/stockade-nft.lock`) serialises this with creates, so a new
 //! table never saves a value an old one is about to restore.
 
@@ -41,6 +57,15 @@ use crate::plan::net::HOST_IFNAME_PREFIX;
 
 /// The host-wide lock of the shared table.
 const LOCK: &str = "/run/stockade-nft.lock";
+
+/// Where the switches live; the table saves their paths relative to it.
+const SYSCTL_NET: &str = "/proc/sys/net/";
+
+/// The host-wide IPv6 forwarding switch, relative to [`SYSCTL_NET`].
+const IPV6_FORWARDING: &str = "ipv6/conf/all/forwarding";
+
+/// The most user data a table holds (`NFT_USERDATA_MAXLEN`).
+const USERDATA_MAX: usize = 256;
 
 /// What the firewall can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +113,17 @@ pub enum FirewallError {
         path: String,
         /// The cause.
         source: io::Error,
+    },
+    /// The switches to save do not fit in the table's user data.
+    #[error(
+        "the host has too many default-route interfaces for stockade to remember their \
+         forwarding switches ({len} bytes; a table holds {USERDATA_MAX}): {text}"
+    )]
+    TooManySwitches {
+        /// The text's length.
+        len: usize,
+        /// The text.
+        text: String,
     },
     /// The host-wide lock.
     #[error("lock {LOCK}: {source}")]
@@ -173,44 +209,124 @@ pub fn setup(plan: &FirewallPlan, entry: &mut Entry) -> Result<(), FirewallError
     crash_point("firewall");
     let _lock = lock()?;
     let mut nfnl = Nfnl::open().map_err(nft_error("open a netfilter socket"))?;
-    let exists = table_userdata(&mut nfnl)?.is_some();
-    let mut saved = String::new();
-    let switches = if plan.forwarding {
-        uplink_forwarding(plan.ipv6)
-    } else {
-        Vec::new()
+    let existing = table_userdata(&mut nfnl)?;
+    let new_saved = match existing {
+        Some(_) => None,
+        None => Some(saved_switches()?),
     };
-    if !exists {
-        for path in &switches {
-            let value = read_sysctl(path)?;
-            saved.push_str(&format!("{path}={value}\n"));
-        }
-    }
-    let msgs = transaction(plan, (!exists).then_some(saved.as_bytes()));
+    let msgs = transaction(plan, new_saved.as_deref().map(str::as_bytes));
     nfnl.batch(&msgs)
         .map_err(|(index, e)| explain(plan, index, e))?;
-    for path in &switches {
-        write_sysctl(path, "1")?;
+    if !plan.forwarding {
+        return Ok(());
     }
+    if !plan.ipv6 {
+        for iface in default_route_interfaces(&read_or_empty("/proc/net/route")) {
+            write_sysctl(&format!("{SYSCTL_NET}ipv4/conf/{iface}/forwarding"), "1")?;
+        }
+        return Ok(());
+    }
+    let saved = match (&new_saved, &existing) {
+        (Some(text), _) => text.clone(),
+        (None, Some(data)) => String::from_utf8_lossy(data).into_owned(),
+        (None, None) => String::new(),
+    };
+    forward_ipv6(&saved)
+}
+
+/// Turns on host-wide IPv6 forwarding for an environment, keeping the host's router
+/// advertisements on the uplinks whose `accept_ra` the table saved (see the module).
+fn forward_ipv6(saved: &str) -> Result<(), FirewallError> {
+    let all = format!("{SYSCTL_NET}{IPV6_FORWARDING}");
+    if !Path::new(&all).exists() {
+        return Ok(()); // IPv6 is disabled on this host: nothing to forward.
+    }
+    if read_sysctl(&all)? == "1" {
+        return Ok(());
+    }
+    for (path, _) in saved_lines(saved) {
+        if path.ends_with("/accept_ra") && read_sysctl(&path)? == "1" {
+            write_sysctl(&path, "2")?;
+        }
+    }
+    write_sysctl(&all, "1")?;
+    eprintln!(
+        "stockade: warning: turned on net.ipv6.conf.all.forwarding, which is host-wide: \
+         the host now routes IPv6 between all its interfaces (as a router would) until the \
+         last stockade environment with IPv6 NAT or published ports is deleted"
+    );
     Ok(())
 }
 
-/// Sets the switches of the environment's host interface, once it exists.
+/// The switches a new table saves, one `path=value` line each (paths relative to
+/// `/proc/sys/net/`): see the module.
+fn saved_switches() -> Result<String, FirewallError> {
+    let mut paths: Vec<String> = default_route_interfaces(&read_or_empty("/proc/net/route"))
+        .into_iter()
+        .map(|iface| format!("ipv4/conf/{iface}/forwarding"))
+        .collect();
+    if Path::new(SYSCTL_NET).join(IPV6_FORWARDING).exists() {
+        paths.push(IPV6_FORWARDING.into());
+        paths.extend(
+            ipv6_default_route_interfaces(&read_or_empty("/proc/net/ipv6_route"))
+                .into_iter()
+                .map(|iface| format!("ipv6/conf/{iface}/accept_ra")),
+        );
+    }
+    let mut text = String::new();
+    for path in paths {
+        let full = format!("{SYSCTL_NET}{path}");
+        if Path::new(&full).exists() {
+            text.push_str(&format!("{path}={}\n", read_sysctl(&full)?));
+        }
+    }
+    if text.len() > USERDATA_MAX {
+        return Err(FirewallError::TooManySwitches {
+            len: text.len(),
+            text,
+        });
+    }
+    Ok(text)
+}
+
+/// The saved switches of a table's user data, as absolute paths, keeping only what
+/// [`saved_switches`] writes (older stockade saved absolute paths; both are read).
+fn saved_lines(text: &str) -> Vec<(String, &str)> {
+    text.lines()
+        .filter_map(|line| {
+            let (path, value) = line.split_once('=')?;
+            let rel = path.strip_prefix(SYSCTL_NET).unwrap_or(path);
+            let ours = (rel.ends_with("/forwarding") && matches!(value, "0" | "1"))
+                || (rel.ends_with("/accept_ra") && matches!(value, "0" | "1" | "2"));
+            let plain = !rel.starts_with('/') && !rel.split('/').any(|c| c == ".." || c.is_empty());
+            (ours && plain && (rel.starts_with("ipv4/conf/") || rel.starts_with("ipv6/conf/")))
+                .then(|| (format!("{SYSCTL_NET}{rel}"), value))
+        })
+        .collect()
+}
+
+/// Sets the switches of the environment's host interface, once it exists: IPv4
+/// `forwarding` (IPv6 forwarding is host-wide, see [`setup`]) and `route_localnet`.
 pub fn setup_interface(plan: &FirewallPlan) -> Result<(), FirewallError> {
-    let family = if plan.ipv6 { "ipv6" } else { "ipv4" };
     if plan.forwarding && !plan.ipv6 {
         write_sysctl(
-            &format!("/proc/sys/net/{family}/conf/{}/forwarding", plan.owner),
+            &format!("{SYSCTL_NET}ipv4/conf/{}/forwarding", plan.owner),
             "1",
         )?;
     }
     if plan.route_localnet {
         write_sysctl(
-            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", plan.owner),
+            &format!("{SYSCTL_NET}ipv4/conf/{}/route_localnet", plan.owner),
             "1",
         )?;
     }
     Ok(())
+}
+
+/// Sets `accept_ra = 0` on a private link's host end (see the module); nothing when the
+/// host has IPv6 disabled.
+pub fn harden_interface(ifname: &str) -> Result<(), FirewallError> {
+    write_sysctl(&format!("{SYSCTL_NET}ipv6/conf/{ifname}/accept_ra"), "0")
 }
 
 /// Removes a recorded firewall; what is already gone is not an error.
@@ -297,16 +413,11 @@ fn remove_table_if_unused(nfnl: &mut Nfnl) -> Result<(), FirewallError> {
         Err((_, e)) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err((_, e)) => return Err(nft_error(format!("delete table inet {TABLE}"))(e)),
     }
-    for line in String::from_utf8_lossy(&saved).lines() {
-        let Some((path, value)) = line.split_once('=') else {
-            continue;
-        };
-        // Only what setup saved: a forwarding switch.
-        if path.starts_with("/proc/sys/net/")
-            && path.ends_with("/forwarding")
-            && matches!(value, "0" | "1")
-        {
-            write_sysctl(path, value)?;
+    let text = String::from_utf8_lossy(&saved);
+    for (path, value) in saved_lines(&text) {
+        // Only what differs: rewriting conf/all/forwarding resets every interface's own.
+        if Path::new(&path).exists() && read_sysctl(&path)? != value {
+            write_sysctl(&path, value)?;
         }
     }
     Ok(())
@@ -459,17 +570,28 @@ fn lock() -> Result<Flock<fs::File>, FirewallError> {
         .map_err(|(_, e)| FirewallError::Lock { source: e.into() })
 }
 
-/// The forwarding switches of the interfaces the host's default routes leave by.
-fn uplink_forwarding(ipv6: bool) -> Vec<String> {
-    if ipv6 {
-        // IPv6 forwarding is one host-wide switch (conf/all), which also stops the host
-        // from accepting router advertisements: stockade leaves it to the administrator.
-        return Vec::new();
+fn read_or_empty(path: &str) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The interfaces of the IPv6 default routes in `/proc/net/ipv6_route`'s text
+/// (destination `::/0`; the last field is the interface).
+fn ipv6_default_route_interfaces(table: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in table.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // dest dest_len src src_len next_hop metric refcnt use flags iface
+        if fields.len() == 10
+            && fields[0].bytes().all(|b| b == b'0')
+            && fields[1] == "00"
+            && fields[9] != "lo"
+            && !fields[9].starts_with(HOST_IFNAME_PREFIX)
+            && !out.iter().any(|o| o == fields[9])
+        {
+            out.push(fields[9].to_string());
+        }
     }
-    default_route_interfaces(&fs::read_to_string("/proc/net/route").unwrap_or_default())
-        .into_iter()
-        .map(|iface| format!("/proc/sys/net/ipv4/conf/{iface}/forwarding"))
-        .collect()
+    out
 }
 
 /// The interfaces of the IPv4 default routes in `/proc/net/route`'s text.
@@ -522,6 +644,38 @@ mod tests {
                      wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n";
         assert_eq!(default_route_interfaces(table), ["eth0", "wlan0"]);
         assert!(default_route_interfaces("").is_empty());
+    }
+
+    #[test]
+    fn ipv6_default_routes_are_read_from_proc_net_ipv6_route() {
+        let table = "\
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00450003 eth0
+20010db8000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00450003 wlan0
+";
+        assert_eq!(ipv6_default_route_interfaces(table), ["eth0", "wlan0"]);
+    }
+
+    #[test]
+    fn saved_switches_read_back_relative_or_absolute_and_nothing_else() {
+        let text = "ipv4/conf/eth0/forwarding=0\n\
+                    ipv6/conf/all/forwarding=0\n\
+                    ipv6/conf/eth0/accept_ra=1\n\
+                    /proc/sys/net/ipv4/conf/wlan0/forwarding=1\n\
+                    ipv4/conf/../../../kernel/forwarding=1\n\
+                    ipv6/conf/eth0/accept_ra=7\n\
+                    ipv4/conf/eth0/rp_filter=1\n\
+                    /etc/forwarding=1\n";
+        assert_eq!(
+            saved_lines(text),
+            [
+                ("/proc/sys/net/ipv4/conf/eth0/forwarding".to_string(), "0"),
+                ("/proc/sys/net/ipv6/conf/all/forwarding".to_string(), "0"),
+                ("/proc/sys/net/ipv6/conf/eth0/accept_ra".to_string(), "1"),
+                ("/proc/sys/net/ipv4/conf/wlan0/forwarding".to_string(), "1"),
+            ]
+        );
     }
 
     #[test]

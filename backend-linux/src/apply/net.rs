@@ -203,6 +203,9 @@ pub fn setup(
             crash_point("network");
         }
     }
+    if let Some(host) = plan.host_interface() {
+        super::firewall::harden_interface(host)?;
+    }
     if let Some(firewall) = &plan.firewall {
         super::firewall::setup_interface(firewall)?;
     }

@@ -246,10 +246,14 @@ impl FirewallPlan {
     /// The lines of the per-interface switches, set once the environment's link is up.
     pub fn describe_sysctls(&self) -> Vec<String> {
         let mut lines = Vec::new();
-        if self.forwarding {
+        if self.forwarding && self.ipv6 {
+            lines.push(
+                "[host] sysctl net.ipv6.conf.all.forwarding = 1 (host-wide: IPv6 has no per-interface routing switch), after accept_ra = 2 on the IPv6 default route's interfaces that take router advertisements (restored with the last environment)"
+                    .to_string(),
+            );
+        } else if self.forwarding {
             lines.push(format!(
-                "[host] sysctl net.{}.conf.{}.forwarding = 1, and on the default route's interface (restored with the last environment)",
-                if self.ipv6 { "ipv6" } else { "ipv4" },
+                "[host] sysctl net.ipv4.conf.{}.forwarding = 1, and on the default route's interface (restored with the last environment)",
                 self.owner
             ));
         }
@@ -429,5 +433,9 @@ mod tests {
                 .to_string()
         ));
         assert!(!p.route_localnet);
+        assert_eq!(
+            p.describe_sysctls(),
+            ["[host] sysctl net.ipv6.conf.all.forwarding = 1 (host-wide: IPv6 has no per-interface routing switch), after accept_ra = 2 on the IPv6 default route's interfaces that take router advertisements (restored with the last environment)"]
+        );
     }
 }
