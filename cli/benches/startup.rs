@@ -60,29 +60,47 @@ mod linux {
             ],
             times: Vec::new(),
         }];
-        // The same environment with a private network (veth pair, NAT chains in table
-        // inet stockade, resolv.conf), next to the default `mode = "none"` above.
-        let private = work.path().join("bench-private.toml");
-        fs::write(
-            &private,
-            format!(
-                "name = \"bench-net\"\n[root]\npath = \"{}\"\nreadonly = true\n[process]\ncommand = [\"/bin/true\"]\n\
-                 [network]\nmode = \"private\"\naddress = \"10.213.250.2/30\"\n",
-                rootfs.display()
+        // The same environment with a private network, next to the default `mode = "none"`
+        // above: a bare link (veth pair, addresses, routes, resolv.conf), then with NAT
+        // (chains in table inet stockade, forwarding), then with a published port (its
+        // bind probe, the nftables check and dnat rules).
+        let networks: [(&'static str, &str, &str); 3] = [
+            (
+                "stockade private net, no NAT",
+                "bench-link",
+                "nat = false\n",
             ),
-        )
-        .expect("write spec");
-        tools.push(Tool {
-            name: "stockade private net",
-            argv: vec![
-                stockade.display().to_string(),
-                "--root".into(),
-                state.display().to_string(),
-                "run".into(),
-                private.display().to_string(),
-            ],
-            times: Vec::new(),
-        });
+            ("stockade private net", "bench-net", ""),
+            (
+                "stockade private net + publish",
+                "bench-pub",
+                "publish = [\"18999:80\"]\n",
+            ),
+        ];
+        for (i, (label, name, extra)) in networks.into_iter().enumerate() {
+            let file = work.path().join(format!("{name}.toml"));
+            fs::write(
+                &file,
+                format!(
+                    "name = \"{name}\"\n[root]\npath = \"{}\"\nreadonly = true\n[process]\ncommand = [\"/bin/true\"]\n\
+                     [network]\nmode = \"private\"\naddress = \"10.213.{}.2/30\"\n{extra}",
+                    rootfs.display(),
+                    250 + i
+                ),
+            )
+            .expect("write spec");
+            tools.push(Tool {
+                name: label,
+                argv: vec![
+                    stockade.display().to_string(),
+                    "--root".into(),
+                    state.display().to_string(),
+                    "run".into(),
+                    file.display().to_string(),
+                ],
+                times: Vec::new(),
+            });
+        }
         if let Some(bundle) = crun_bundle(work.path(), &rootfs) {
             // The same bundle, run by stockade as an OCI runtime.
             tools.push(Tool {
@@ -190,7 +208,7 @@ mod linux {
         let crun = tools.iter_mut().find(|t| t.name == "crun").map(median);
         println!("start-up of /bin/true in a busybox root, {rounds} interleaved rounds");
         println!(
-            "{:<12} {:>10} {:>10} {:>10}",
+            "{:<30} {:>10} {:>10} {:>10}",
             "tool", "median", "p90", "vs crun"
         );
         for t in tools.iter_mut() {
@@ -200,7 +218,7 @@ mod linux {
                 format!("{:.2}x", m.as_secs_f64() / c.as_secs_f64())
             });
             println!(
-                "{:<12} {:>8.2}ms {:>8.2}ms {:>10}",
+                "{:<30} {:>8.2}ms {:>8.2}ms {:>10}",
                 t.name,
                 m.as_secs_f64() * 1e3,
                 p90.as_secs_f64() * 1e3,
