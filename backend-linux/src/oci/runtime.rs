@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde::Serialize;
 use stockade_core::backend::{CgroupVersion, CreateOptions, Foreground, Stdio};
 use stockade_core::state::{Exit, LifecycleError, State, StateError, StateStore, Status};
 
@@ -31,8 +30,7 @@ use crate::apply::runtime::{self as linux, Relay, RuntimeError};
 use crate::apply::{cgroup, join, proc};
 use crate::plan::extra::Hook;
 
-/// The runtime-spec version stockade's OCI runtime implements.
-pub const OCI_VERSION: &str = "1.2.0";
+pub use stockade_core::oci::{OciState, OCI_VERSION};
 
 /// What an OCI command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -142,30 +140,6 @@ pub struct ExecRequest {
     pub pid_file: Option<PathBuf>,
 }
 
-/// The runtime-spec state of a container (`state` prints it).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OciState {
-    /// The runtime-spec version.
-    #[serde(rename = "ociVersion")]
-    pub oci_version: String,
-    /// The container id.
-    pub id: String,
-    /// `created`, `running`, `paused` or `stopped`.
-    pub status: &'static str,
-    /// The first process's host PID (0 once stopped, as runc prints it).
-    pub pid: i32,
-    /// The bundle folder.
-    pub bundle: PathBuf,
-    /// The config's annotations.
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    pub annotations: serde_json::Map<String, serde_json::Value>,
-    /// Creation time, RFC 3339 (runc prints it; engines show it).
-    pub created: String,
-    /// How the process ended, when stockade itself waited for it (`oci run`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit: Option<Exit>,
-}
-
 impl OciRuntime {
     /// The runtime on a state root (`--root`).
     pub fn new(root: impl Into<PathBuf>, systemd_cgroup: bool) -> Self {
@@ -255,14 +229,10 @@ impl OciRuntime {
             }
         };
         let annotations = annotations_of(&bundle);
-        let record = serde_json::json!({
-            "oci": {
-                "bundle": bundle,
-                "annotations": annotations,
-                "poststart": translated.poststart,
-                "poststop": translated.poststop,
-            },
-        });
+        let annotations = annotations.as_object().cloned().unwrap_or_default();
+        let mut record = stockade_core::oci::record(&bundle, annotations);
+        record["oci"]["poststart"] = serde_json::json!(translated.poststart);
+        record["oci"]["poststop"] = serde_json::json!(translated.poststop);
         let state = State::new(id.to_string(), Some(bundle.join("config.json")), record);
         let opts = CreateOptions {
             stdio: if translated.terminal {
@@ -464,25 +434,7 @@ impl OciRuntime {
     /// `state`: the runtime-spec state, its status read from the kernel.
     pub fn state(&self, id: &str) -> Result<OciState, OciRuntimeError> {
         let state = self.store.peek(id)?;
-        let status = status_of(&state);
-        let oci = &state.spec["oci"];
-        Ok(OciState {
-            oci_version: OCI_VERSION.into(),
-            id: id.to_string(),
-            status,
-            pid: if status == "stopped" {
-                0
-            } else {
-                state.pid.unwrap_or(0)
-            },
-            bundle: oci["bundle"]
-                .as_str()
-                .map(PathBuf::from)
-                .unwrap_or_default(),
-            annotations: oci["annotations"].as_object().cloned().unwrap_or_default(),
-            created: rfc3339(state.created),
-            exit: state.exit.clone(),
-        })
+        Ok(OciState::of(&state, status_of(&state)))
     }
 
     /// `list`: every container's state, by id.
