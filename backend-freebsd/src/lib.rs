@@ -28,6 +28,9 @@ pub mod process;
 mod runtime;
 #[cfg(target_os = "freebsd")]
 pub use runtime::monitor_main;
+/// The OCI runtime lifecycle on FreeBSD (`stockade oci` there).
+#[cfg(target_os = "freebsd")]
+pub use runtime::oci as oci_runtime;
 #[cfg(target_os = "freebsd")]
 pub mod sys;
 pub mod top;

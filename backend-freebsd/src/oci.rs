@@ -462,5 +462,82 @@ fn exec(p: &Process, jail: &str) -> Result<Vec<ExecStep>, TranslateError> {
     Ok(steps)
 }
 
+/// The runtime-spec status word of a record's status (refreshed from the kernel): a
+/// jail has no freezer, so never `paused`.
+pub fn oci_status(s: stockade_core::state::Status) -> &'static str {
+    use stockade_core::state::Status;
+    match s {
+        Status::Created => "created",
+        Status::Running => "running",
+        _ => "stopped",
+    }
+}
+
+/// The jail-wide signal `kill --all SIG` sends (every process in the jail), if any:
+/// SIGTERM and SIGKILL.
+pub fn jail_signal(sig: i32) -> Option<crate::kernel::JailSignal> {
+    use crate::kernel::JailSignal;
+    // FreeBSD's numbers (signal(3)); this module compiles on every OS.
+    const SIGKILL: i32 = 9;
+    const SIGTERM: i32 = 15;
+    match sig {
+        SIGTERM => Some(JailSignal::Term),
+        SIGKILL => Some(JailSignal::Kill),
+        _ => None,
+    }
+}
+
+/// A terminal needs `--console-socket`, and the socket a terminal (runc's rule).
+pub fn check_console(terminal: bool, socket: bool) -> Result<(), &'static str> {
+    match (terminal, socket) {
+        (true, false) => {
+            Err("process.terminal is true: pass --console-socket to receive the terminal")
+        }
+        (false, true) => Err("--console-socket needs process.terminal = true in config.json"),
+        _ => Ok(()),
+    }
+}
+
+/// The runtime-spec features document (`stockade oci features` on FreeBSD): this
+/// translation's subset.
+pub fn features() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": [],
+        "mountOptions": ["bind", "nodev", "noexec", "nosuid", "notmpcopyup", "private",
+                         "ro", "rprivate", "rw"],
+        "annotations": {
+            "org.stockade.runtime": "stockade",
+            VNET_ANNOTATION: "new|inherit",
+        },
+    })
+}
+
+/// A template config.json that this translation accepts (`stockade oci spec` on
+/// FreeBSD, as `runc spec` writes one): `rootfs/`, `sh`, the jail's devfs, the host's
+/// network stack.
+pub fn template() -> String {
+    let config = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": { "path": "rootfs", "readonly": false },
+        "process": {
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["sh"],
+            "env": ["PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "TERM=xterm"],
+            "cwd": "/",
+        },
+        "hostname": "stockade",
+        "mounts": [
+            { "destination": "/dev", "type": "devfs", "source": "devfs", "options": ["ruleset=4"] },
+        ],
+        "annotations": { VNET_ANNOTATION: "inherit" },
+    });
+    let mut text = serde_json::to_string_pretty(&config).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 #[cfg(test)]
 mod tests;

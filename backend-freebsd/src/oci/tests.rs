@@ -274,3 +274,84 @@ fn an_empty_linux_section_and_empty_hooks_are_accepted() {
         translated(&podman()).expect("translates")
     );
 }
+
+#[test]
+fn a_failure_at_any_step_of_a_translated_plan_leaves_nothing() {
+    let plan = translated(&podman()).expect("translates");
+    let host = HostInfo {
+        os: "freebsd".into(),
+        vimage: Some(true),
+        ..HostInfo::default()
+    };
+    let steps = {
+        let mut fake = Fake::new();
+        let mut record: Vec<Resource> = Vec::new();
+        create(&plan, &host, &mut fake, &mut record, BusyRetry::NONE).expect("create");
+        fake.lines().len()
+    };
+    for i in 0..steps {
+        let mut fake = Fake::failing_at(i);
+        let mut record: Vec<Resource> = Vec::new();
+        assert!(
+            create(&plan, &host, &mut fake, &mut record, BusyRetry::NONE).is_err(),
+            "step {i} fails the create"
+        );
+        assert_eq!(
+            fake.leftovers(),
+            Vec::<String>::new(),
+            "after a failure at step {i}"
+        );
+    }
+}
+
+#[test]
+fn the_template_is_accepted_and_runs_sh_without_a_terminal() {
+    let plan = translate_json(&template(), &ctx()).expect("the template translates");
+    assert!(!plan.exec.contains(&ExecStep::Terminal));
+    assert!(plan.exec.iter().any(|s| matches!(
+        s,
+        ExecStep::Exec { argv, .. } if argv == &["sh".to_string()]
+    )));
+}
+
+#[test]
+fn the_runtime_rules_shared_with_linux() {
+    use stockade_core::state::Status;
+    assert_eq!(oci_status(Status::Created), "created");
+    assert_eq!(oci_status(Status::Running), "running");
+    assert_eq!(oci_status(Status::Stopped), "stopped");
+    let sig = |name| crate::lifecycle::parse_signal(name).expect("a signal");
+    assert!(jail_signal(sig("KILL")).is_some());
+    assert!(jail_signal(sig("TERM")).is_some());
+    assert!(
+        jail_signal(sig("HUP")).is_none(),
+        "no jail-wide HUP: refused, not sent to one"
+    );
+    assert!(check_console(true, true).is_ok());
+    assert!(check_console(false, false).is_ok());
+    assert!(check_console(true, false)
+        .unwrap_err()
+        .contains("--console-socket"));
+    assert!(check_console(false, true)
+        .unwrap_err()
+        .contains("process.terminal"));
+    let with_terminal = translated(&podman()).expect("translates");
+    assert!(with_terminal.exec.contains(&ExecStep::Terminal));
+}
+
+#[test]
+fn every_mount_option_the_features_list_is_accepted() {
+    let features = features();
+    for o in features["mountOptions"].as_array().expect("a list") {
+        let o = o.as_str().expect("a name");
+        let mount = if o == "bind" {
+            json!({"destination": "/data", "type": "nullfs", "source": "/srv/data", "options": [o]})
+        } else {
+            json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": [o]})
+        };
+        let mut v = podman();
+        v["mounts"] = json!([mount]);
+        assert!(translated(&v).is_ok(), "{o}: {:?}", translated(&v).err());
+    }
+    assert_eq!(features["annotations"][VNET_ANNOTATION], "new|inherit");
+}

@@ -19,6 +19,7 @@
 //! - `delete`: undo the record (strict; `--force` stops first and tolerates what is
 //!   already gone), then remove the state folder.
 
+pub mod oci;
 mod spawn;
 
 pub use spawn::monitor_main;
@@ -150,9 +151,26 @@ fn create(
     opts: &CreateOptions,
     foreground: bool,
 ) -> Result<Created, RuntimeError> {
-    let host = crate::probe::probe()?;
     let ctx = PlanContext::new(store.root(), &spec.name, CgroupVersion::V2);
     let plan = crate::plan::plan_with(spec, &ctx, &crate::probe::plan_options(spec))?;
+    let spec_json = serde_json::to_value(spec).map_err(|e| RuntimeError::Sys {
+        what: "serialise the spec".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let state = State::new(spec.name.clone(), spec.source.clone(), spec_json);
+    create_planned(&plan, state, store, opts, foreground)
+}
+
+/// Makes the environment of a plan (from a spec, or from an OCI config.json), recorded
+/// as `state`; `foreground` makes the caller the process's parent instead of a monitor.
+fn create_planned(
+    plan: &crate::FreebsdPlan,
+    state: State,
+    store: &StateStore,
+    opts: &CreateOptions,
+    foreground: bool,
+) -> Result<Created, RuntimeError> {
+    let host = crate::probe::probe()?;
     // Before the state folder exists: a host that cannot run this leaves nothing behind.
     plan.check_host(&host)?;
     if plan.pf.as_ref().is_some_and(|pf| !pf.ports.is_empty()) {
@@ -161,18 +179,10 @@ fn create(
             .into_iter()
             .filter_map(|n| store.peek(&n).ok().map(|st| (n, st.resources)))
             .collect();
-        apply::check_published_elsewhere(&plan, &others)?;
+        apply::check_published_elsewhere(plan, &others)?;
     }
     let cfg = ProcessConfig::from_steps(&plan.exec)?;
-    let spec_json = serde_json::to_value(spec).map_err(|e| RuntimeError::Sys {
-        what: "serialise the spec".into(),
-        source: std::io::Error::other(e),
-    })?;
-    let mut entry = store.create(State::new(
-        spec.name.clone(),
-        spec.source.clone(),
-        spec_json,
-    ))?;
+    let mut entry = store.create(state)?;
     let dir = entry.dir().to_path_buf();
     let cfg_path = dir.join(PROCESS_FILE);
     let json = serde_json::to_vec_pretty(&cfg).map_err(|e| RuntimeError::Sys {
@@ -185,7 +195,7 @@ fn create(
     }
 
     let mut kernel = SysKernel;
-    let jid = match apply::create(&plan, &host, &mut kernel, &mut entry, BusyRetry::HOST) {
+    let jid = match apply::create(plan, &host, &mut kernel, &mut entry, BusyRetry::HOST) {
         Ok(jid) => jid,
         Err(e) => {
             // Everything made was undone unless the record still lists something.

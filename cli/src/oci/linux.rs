@@ -1,113 +1,21 @@
-//! The OCI subcommands' handlers over `stockade_linux::oci::runtime`.
+//! The OCI runtime on Linux: `stockade_linux::oci::runtime` behind the shared handlers.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use stockade_core::oci::OciState;
+use stockade_core::state::Exit;
 use stockade_linux::oci::runtime::{CreateArgs, OciRuntime};
 
-use super::{OciCli, OciCommand};
+use super::handlers::{self, Runtime};
+use super::OciCli;
 
 /// Runs one OCI subcommand.
 pub fn dispatch(cli: &OciCli) -> anyhow::Result<ExitCode> {
-    let rt = OciRuntime::new(&cli.root, cli.systemd_cgroup);
-    match &cli.command {
-        OciCommand::Create(a) => {
-            refuse_preserved_fds(a.preserve_fds)?;
-            rt.create(&a.id, &create_args(a))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        OciCommand::Start(a) => {
-            rt.start(&a.id)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        OciCommand::Run(a) => {
-            refuse_preserved_fds(a.create.preserve_fds)?;
-            let exit = rt.run(&a.create.id, &create_args(&a.create), a.detach)?;
-            Ok(match exit {
-                None => ExitCode::SUCCESS,
-                Some(e) => {
-                    // A process that failed before its command ran (125/126/127) says why.
-                    if let Some(reason) = &e.reason {
-                        eprintln!("stockade-oci: {}: {reason}", a.create.id);
-                    }
-                    ExitCode::from(u8::try_from(e.code).unwrap_or(255))
-                }
-            })
-        }
-        OciCommand::State(a) => {
-            let state = rt.state(&a.id)?;
-            print(&serde_json::to_string_pretty(&state)?)
-        }
-        OciCommand::Kill(a) => {
-            rt.kill(&a.id, &a.signal, a.all)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        OciCommand::Delete(a) => {
-            rt.delete(&a.id, a.force)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        OciCommand::Exec(a) => super::exec::run(&rt, a),
-        OciCommand::List(a) => {
-            let all = rt.list()?;
-            let text = if a.quiet {
-                all.iter()
-                    .map(|s| s.id.clone())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            } else if a.format == "json" {
-                serde_json::to_string(&all)?
-            } else {
-                let mut t = format!(
-                    "{:<20} {:<8} {:<10} {:<40} {}",
-                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-                );
-                for s in &all {
-                    t.push_str(&format!(
-                        "\n{:<20} {:<8} {:<10} {:<40} {}",
-                        s.id,
-                        s.pid,
-                        s.status,
-                        s.bundle.display(),
-                        s.created
-                    ));
-                }
-                t
-            };
-            print(&text)
-        }
-        OciCommand::Ps(a) => {
-            let pids = rt.pids(&a.id)?;
-            if a.format == "json" {
-                print(&serde_json::to_string(&pids)?)
-            } else {
-                let mut t = String::from("PID");
-                for p in pids {
-                    t.push_str(&format!("\n{p}"));
-                }
-                print(&t)
-            }
-        }
-        OciCommand::Pause(a) => {
-            rt.freeze(&a.id, true)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        OciCommand::Resume(a) => {
-            rt.freeze(&a.id, false)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        OciCommand::Features => print(&serde_json::to_string_pretty(&super::features())?),
-        OciCommand::Spec(a) => {
-            let path = a.bundle.join("config.json");
-            if path.exists() {
-                anyhow::bail!("{} exists: remove it first", path.display());
-            }
-            std::fs::write(&path, stockade_linux::oci::template())
-                .with_context(|| path.display().to_string())?;
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+    handlers::dispatch(cli, &Linux(OciRuntime::new(&cli.root, cli.systemd_cgroup)))
 }
+
+/// Linux's runtime.
+pub struct Linux(pub OciRuntime);
 
 fn create_args(a: &super::CreateArgs) -> CreateArgs {
     CreateArgs {
@@ -117,21 +25,128 @@ fn create_args(a: &super::CreateArgs) -> CreateArgs {
     }
 }
 
-fn refuse_preserved_fds(n: u32) -> anyhow::Result<()> {
-    if n > 0 {
-        anyhow::bail!("--preserve-fds {n}: passing extra fds is not supported by stockade yet");
+impl Runtime for Linux {
+    fn create(&self, a: &super::CreateArgs) -> anyhow::Result<()> {
+        self.0.create(&a.id, &create_args(a))?;
+        Ok(())
     }
-    Ok(())
+
+    fn start(&self, id: &str) -> anyhow::Result<()> {
+        Ok(self.0.start(id)?)
+    }
+
+    fn run(&self, a: &super::CreateArgs, detach: bool) -> anyhow::Result<Option<Exit>> {
+        Ok(self.0.run(&a.id, &create_args(a), detach)?)
+    }
+
+    fn state(&self, id: &str) -> anyhow::Result<OciState> {
+        Ok(self.0.state(id)?)
+    }
+
+    fn list(&self) -> anyhow::Result<Vec<OciState>> {
+        Ok(self.0.list()?)
+    }
+
+    fn kill(&self, id: &str, signal: &str, all: bool) -> anyhow::Result<()> {
+        Ok(self.0.kill(id, signal, all)?)
+    }
+
+    fn delete(&self, id: &str, force: bool) -> anyhow::Result<()> {
+        Ok(self.0.delete(id, force)?)
+    }
+
+    fn exec(&self, a: &super::ExecArgs) -> anyhow::Result<ExitCode> {
+        super::exec::run(&self.0, a)
+    }
+
+    fn pids(&self, id: &str) -> anyhow::Result<Vec<i32>> {
+        Ok(self.0.pids(id)?)
+    }
+
+    fn freeze(&self, id: &str, frozen: bool) -> anyhow::Result<()> {
+        Ok(self.0.freeze(id, frozen)?)
+    }
+
+    fn features(&self) -> serde_json::Value {
+        features()
+    }
+
+    fn template(&self) -> String {
+        stockade_linux::oci::template()
+    }
 }
 
-/// Prints a line; a closed pipe is not an error.
-fn print(text: &str) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}") {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        other => {
-            other?;
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+/// The runtime-spec features document on Linux (`features`).
+pub fn features() -> serde_json::Value {
+    let mut mount_options: Vec<&str> = vec![
+        "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
+        "relatime", "private", "rprivate", "async", "defaults",
+    ];
+    mount_options.sort_unstable();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": [],
+        "mountOptions": mount_options,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "capabilities": caps_known(),
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+            },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+        },
+        "annotations": { "org.stockade.runtime": "stockade" },
+    })
+}
+
+fn caps_known() -> Vec<&'static str> {
+    vec![
+        "CAP_AUDIT_CONTROL",
+        "CAP_AUDIT_READ",
+        "CAP_AUDIT_WRITE",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_KILL",
+        "CAP_LEASE",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_MAC_ADMIN",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MKNOD",
+        "CAP_NET_ADMIN",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_RAW",
+        "CAP_PERFMON",
+        "CAP_SETFCAP",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+        "CAP_SYSLOG",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_NICE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_WAKE_ALARM",
+    ]
 }

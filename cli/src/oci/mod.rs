@@ -5,10 +5,14 @@
 //! `state ID`, `kill ID [SIGNAL] [--all]`, `delete [--force] ID`, `run`, `exec`, `list`,
 //! `ps`, `pause`, `resume`, `features`, `spec`.
 //!
-//! Arguments live here; the handlers are in `linux.rs` (the runtime exists on Linux only).
+//! Arguments live here; the handlers, shared by every OS, in `handlers.rs`; each OS's
+//! runtime behind them in `linux.rs` and `freebsd.rs`.
 
 #[cfg(target_os = "linux")]
 mod exec;
+#[cfg(target_os = "freebsd")]
+mod freebsd;
+mod handlers;
 #[cfg(target_os = "linux")]
 mod linux;
 mod log;
@@ -261,90 +265,14 @@ fn dispatch(cli: &OciCli) -> anyhow::Result<ExitCode> {
     linux::dispatch(cli)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "freebsd")]
 fn dispatch(cli: &OciCli) -> anyhow::Result<ExitCode> {
-    match &cli.command {
-        OciCommand::Features => {
-            println!("{}", serde_json::to_string_pretty(&features())?);
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => anyhow::bail!("the OCI runtime runs on Linux only in this version of stockade"),
-    }
+    freebsd::dispatch(cli)
 }
 
-/// The runtime-spec features document (`features`).
-pub fn features() -> serde_json::Value {
-    let mut mount_options: Vec<&str> = vec![
-        "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
-        "relatime", "private", "rprivate", "async", "defaults",
-    ];
-    mount_options.sort_unstable();
-    serde_json::json!({
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.0",
-        "hooks": [],
-        "mountOptions": mount_options,
-        "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
-            "capabilities": caps_known(),
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
-            "seccomp": {
-                "enabled": true,
-                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
-                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                "archs": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
-            },
-            "apparmor": { "enabled": false },
-            "selinux": { "enabled": false },
-        },
-        "annotations": { "org.stockade.runtime": "stockade" },
-    })
-}
-
-fn caps_known() -> Vec<&'static str> {
-    vec![
-        "CAP_AUDIT_CONTROL",
-        "CAP_AUDIT_READ",
-        "CAP_AUDIT_WRITE",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_KILL",
-        "CAP_LEASE",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_MAC_ADMIN",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MKNOD",
-        "CAP_NET_ADMIN",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_RAW",
-        "CAP_PERFMON",
-        "CAP_SETFCAP",
-        "CAP_SETGID",
-        "CAP_SETPCAP",
-        "CAP_SETUID",
-        "CAP_SYSLOG",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_NICE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_WAKE_ALARM",
-    ]
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn dispatch(_cli: &OciCli) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("the OCI runtime runs on Linux and FreeBSD only")
 }
 
 #[cfg(test)]
