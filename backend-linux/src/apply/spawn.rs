@@ -400,6 +400,13 @@ fn child_main(mut setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report
             sys::exit_now(EXIT_STOCKADE);
         }
     }
+    // A detached process leads a session of its own (runc's init does the same): its
+    // monitor's session lies outside the environment's PID namespace, and CRIU cannot
+    // checkpoint a tree whose session leader it cannot see. A terminal's process makes its
+    // session when it takes the pty; a foreground one stays in the caller's, on its tty.
+    if matches!(setup.stdio, ChildStdio::NullStdin | ChildStdio::Pipes { .. }) {
+        let _ = nix::unistd::setsid();
+    }
     // Until execve this process runs stockade's code inside the environment's PID
     // namespace: keep /proc/1/exe, /proc/1/mem and friends closed to it.
     let _ = nix::sys::prctl::set_dumpable(false);
@@ -459,14 +466,19 @@ fn child_main(mut setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report
 /// host name, the user, the cwd.
 fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>), String> {
     let plan = setup.plan;
-    if matches!(
+    let null_stdin = matches!(
         setup.stdio,
         ChildStdio::NullStdin | ChildStdio::Pipes { .. }
-    ) {
-        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())
-            .map_err(|e| format!("/dev/null: {e}"))?;
-        sys::dup_onto_stdio(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
-    }
+    );
+    // The host's /dev/null, used only when the new root has none of its own.
+    let host_null = if null_stdin {
+        Some(
+            nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| format!("/dev/null: {e}"))?,
+        )
+    } else {
+        None
+    };
     if let ChildStdio::Pipes { out, err } = &setup.stdio {
         sys::dup_onto_stdio(out.as_fd(), 1).map_err(|e| format!("dup2 stdout: {e}"))?;
         sys::dup_onto_stdio(err.as_fd(), 2).map_err(|e| format!("dup2 stderr: {e}"))?;
@@ -479,6 +491,13 @@ fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>)
             .map_err(|e| format!("linux.sysctl {key} ({}): {e}", path.display()))?;
     }
     rootfs::build(&plan.mounts).map_err(|e| e.to_string())?;
+    if let Some(host_null) = host_null {
+        // stdin is the environment's own /dev/null when it has one: a file on a mount of
+        // the host's namespace is one CRIU cannot name when it checkpoints the process.
+        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())
+            .unwrap_or(host_null);
+        sys::dup_onto_stdio(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
+    }
     if plan.namespaces.has(Namespace::Uts) {
         nix::unistd::sethostname(&plan.process.hostname)
             .map_err(|e| format!("sethostname {}: {e}", plan.process.hostname))?;
