@@ -267,10 +267,21 @@ fn no_nftables() -> Option<String> {
 }
 
 /// Why CRIU cannot checkpoint on this host, in CRIU's own words (`criu check`), if it
-/// cannot: not installed, or not working on the running kernel.
+/// cannot: not installed, or not working on the running kernel. The criu asked is the
+/// one stockade uses: the first in PATH, else /usr/local/sbin's (where `.ci/criu` builds
+/// one new enough for the kernel), else /usr/sbin's.
 fn criu_broken() -> Option<String> {
-    match Command::new("criu").arg("check").output() {
-        Err(e) => Some(format!("CRIU (criu: {e}; apt-get install criu)")),
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let criu = std::env::split_paths(&path)
+        .map(|d| d.join("criu"))
+        .chain(["/usr/local/sbin/criu", "/usr/sbin/criu"].map(PathBuf::from))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("criu"));
+    match Command::new(&criu).arg("check").output() {
+        Err(e) => Some(format!(
+            "CRIU ({}: {e}; a criu that runs on this kernel: .ci/criu builds one)",
+            criu.display()
+        )),
         Ok(out) if out.status.success() => None,
         Ok(out) => {
             let text = String::from_utf8_lossy(&out.stderr).to_string()

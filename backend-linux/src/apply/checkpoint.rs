@@ -27,19 +27,24 @@
 //! restore may bring it back under the same name.
 
 use std::fs;
-use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::{AsFd as _, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use stockade_core::state::{LifecycleError, Resource, State, StateStore, Status};
 use stockade_core::Spec;
 
-use super::cgroup;
+use super::process::EXIT_STOCKADE;
 use super::runtime::{self, RuntimeError};
+use super::sys::{self, Forked};
+use super::{cgroup, proc, spawn};
 use crate::plan::mount::{MountFlag, MountStep};
 use crate::plan::LinuxPlan;
 
@@ -98,6 +103,24 @@ pub enum CheckpointError {
     /// No process appeared in the cgroup after a restore.
     #[error("criu restore reported success but no process of {0} is in its cgroup")]
     Vanished(String),
+    /// The restoring monitor could not start, or failed outside CRIU.
+    #[error("the restoring monitor: {0}")]
+    Monitor(String),
+    /// A copy-on-write root: its writable layer is not carried.
+    #[error(
+        "{0}: a copy-on-write root (root.overlay) cannot be checkpointed: CRIU does not save \
+         the root, and the writable layer would go with the environment; checkpoint works \
+         with root.path and root.host"
+    )]
+    CopyOnWrite(String),
+    /// Making the root of a `root.host` environment for CRIU.
+    #[error("{}: {source}", path.display())]
+    HostRoot {
+        /// The mount point being made.
+        path: PathBuf,
+        /// The cause.
+        source: nix::errno::Errno,
+    },
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
@@ -197,8 +220,21 @@ fn criu(op: &'static str, dir: &Path, log: &str, e: &dyn std::fmt::Display) -> C
     }
 }
 
+/// The criu program: the first executable `criu` in PATH, else where `.ci/criu` (a build
+/// new enough for the kernel) or Debian's package put it — PATH often lacks the sbin
+/// folders when stockade runs under sudo or from a service.
+pub fn criu_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("criu"))
+        .chain(["/usr/local/sbin/criu", "/usr/sbin/criu"].map(PathBuf::from))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .unwrap_or_else(|| PathBuf::from("criu"))
+}
+
 fn new_criu(op: &'static str, dir: &Path) -> Result<rust_criu::Criu, CheckpointError> {
-    rust_criu::Criu::new().map_err(|e| criu(op, dir, "", &e))
+    rust_criu::Criu::new_with_criu_path(criu_binary().display().to_string())
+        .map_err(|e| criu(op, dir, "", &e))
 }
 
 /// `stockade checkpoint NAME --out DIR`: plans the environment from its spec file (for
@@ -245,6 +281,9 @@ pub fn checkpoint(
     leave_running: bool,
 ) -> Result<(), RuntimeError> {
     let state = runtime::live_state(store, name)?;
+    if plan.mounts.layer.is_some() {
+        return Err(CheckpointError::CopyOnWrite(name.into()).into());
+    }
     let (Some(pid), Status::Running) = (state.pid, state.status) else {
         return Err(LifecycleError::NotRunning {
             name: name.into(),
@@ -279,6 +318,10 @@ pub fn checkpoint(
     c.set_log_file("dump.log".into());
     c.set_log_level(4);
     c.set_leave_running(leave_running);
+    // A detached environment's first process is in its monitor's session (the monitor
+    // called setsid), which lies outside the dumped tree: CRIU dumps such a root only as a
+    // "shell job", and restore then puts it in the restoring monitor's session.
+    c.set_shell_job(true);
     c.set_manage_cgroups(true);
     c.set_ext_unix_sk(true);
     c.set_tcp_established(true);
@@ -314,7 +357,7 @@ pub fn restore(
         Some(manifest.spec_file.clone()),
         spec_json,
     ))?;
-    match restore_in(&mut entry, dir, plan, &spec.name) {
+    match restore_in(store, &mut entry, dir, plan, &spec.name) {
         Ok(()) => Ok(entry.state.clone()),
         Err(e) => {
             let _ = runtime::teardown(&mut entry);
@@ -325,6 +368,7 @@ pub fn restore(
 }
 
 fn restore_in(
+    store: &StateStore,
     entry: &mut stockade_core::state::Entry,
     dir: &Path,
     plan: &LinuxPlan,
@@ -352,39 +396,14 @@ fn restore_in(
         cgroup::make(folder, &plan.cgroup)?;
     }
     cgroup::write_limits(&plan.cgroup, &folders, &hierarchies)?;
-
-    let images = open_dir(dir)?;
-    let mut c = new_criu("restore", dir)?;
-    c.set_images_dir_fd(images.as_raw_fd());
-    c.set_work_dir_fd(images.as_raw_fd());
-    c.set_log_file("restore.log".into());
-    c.set_log_level(4);
-    c.set_root(plan.mounts.rootfs.display().to_string());
-    c.set_manage_cgroups(true);
-    c.set_ext_unix_sk(true);
-    c.set_tcp_established(true);
-    c.set_file_locks(true);
-    c.set_orphan_pts_master(true);
-    for (target, source) in external_mounts(plan) {
-        c.set_external_mount(target.display().to_string(), source.display().to_string());
+    // What `exec` joins with: the same user, limits and privileges as the process.
+    runtime::write_process_config(plan, &store.dir(name))?;
+    if plan.mounts.rootfs.starts_with(store.dir(name)) {
+        host_root(plan, entry)?;
     }
-    c.restore()
-        .map_err(|e| criu("restore", dir, "restore.log", &e))?;
-    drop(images);
 
-    // The restored tree's first process: the oldest in the environment's cgroup.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let pid = loop {
-        let pids = cgroup::pids(&folders[0].path)?;
-        if let Some(pid) = pids.iter().copied().min() {
-            break pid;
-        }
-        if Instant::now() > deadline {
-            return Err(CheckpointError::Vanished(name.into()).into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let start = super::proc::start_time(pid).map_err(|source| RuntimeError::Sys {
+    let pid = restore_detached(store, name, dir, plan, &folders)?;
+    let start = proc::start_time(pid).map_err(|source| RuntimeError::Sys {
         what: format!("/proc/{pid}/stat"),
         source,
     })?;
@@ -396,6 +415,255 @@ fn restore_in(
     entry.state.status = Status::Running;
     entry.save()?;
     Ok(())
+}
+
+/// `root.host`: the environment's root was a tmpfs it mounted in its own namespace, which
+/// CRIU does not save (it takes the root mount from `root` at restore, and mounts the rest
+/// onto it). The same tmpfs is made at the plan's root path on the host, with a mount
+/// point for every mount that is not inside another and the plan's symlinks; it is
+/// recorded, so delete unmounts it.
+fn host_root(
+    plan: &LinuxPlan,
+    entry: &mut stockade_core::state::Entry,
+) -> Result<(), RuntimeError> {
+    let rootfs = &plan.mounts.rootfs;
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: nix::errno::Errno| CheckpointError::HostRoot { path, source }
+    };
+    fs::create_dir_all(rootfs).map_err(at(rootfs))?;
+    nix::mount::mount(
+        Some("tmpfs"),
+        rootfs,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NODEV,
+        Some("mode=0755"),
+    )
+    .map_err(failed(rootfs))?;
+    entry.record(Resource::Mount {
+        path: rootfs.clone(),
+    })?;
+    let mut covered: Vec<&Path> = Vec::new();
+    for step in &plan.mounts.steps {
+        let (target, link) = match step {
+            MountStep::Mount(m)
+                if m.target != Path::new("/") && !m.flags.contains(&MountFlag::Remount) =>
+            {
+                (&m.target, None)
+            }
+            MountStep::Symlink { path, to } => (path, Some(to)),
+            _ => continue,
+        };
+        if covered.iter().any(|c| target.starts_with(c)) {
+            continue;
+        }
+        let host = rootfs.join(target.strip_prefix("/").unwrap_or(target));
+        if let Some(parent) = host.parent() {
+            fs::create_dir_all(parent).map_err(at(parent))?;
+        }
+        let made = match (link, step) {
+            (Some(to), _) => std::os::unix::fs::symlink(to, &host),
+            (None, MountStep::Mount(m))
+                if m.flags.contains(&MountFlag::Bind)
+                    && m.source.as_deref().is_some_and(|s| !s.is_dir()) =>
+            {
+                fs::File::create(&host).map(drop)
+            }
+            _ => fs::create_dir_all(&host),
+        };
+        match made {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(CheckpointError::Io {
+                    path: host,
+                    source: e,
+                }
+                .into())
+            }
+            _ => {}
+        }
+        if link.is_none() {
+            covered.push(target);
+        }
+    }
+    Ok(())
+}
+
+/// What the restoring monitor tells `restore` (JSON over a pipe).
+#[derive(Debug, Serialize, Deserialize)]
+enum Answer {
+    /// The restored tree runs; its first process (the monitor's child) has this host PID.
+    Restored { pid: i32 },
+    /// CRIU failed: its message and its log's error lines.
+    Criu { message: String, log: String },
+    /// Something else failed.
+    Failed(String),
+}
+
+/// Restores the checkpoint from a detached monitor (double fork + setsid, like `create`'s)
+/// that stays the restored first process's parent, so that its exit is recorded like any
+/// detached environment's. The monitor is a child subreaper (prctl(2)
+/// `PR_SET_CHILD_SUBREAPER`): CRIU's RPC restore forks the tree under the `criu swrk`
+/// process and detaches it when that exits, and the orphan is then re-parented to the
+/// monitor. Returns the first process's host PID.
+fn restore_detached(
+    store: &StateStore,
+    name: &str,
+    dir: &Path,
+    plan: &LinuxPlan,
+    folders: &[cgroup::Folder],
+) -> Result<i32, RuntimeError> {
+    let monitor_err = |what: &str, e: io::Error| CheckpointError::Monitor(format!("{what}: {e}"));
+    // Opened here, in the host's namespaces, as create does for its monitor.
+    let program =
+        stockade_term::launch::locate().map_err(|e| monitor_err("find the monitor program", e))?;
+    let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| monitor_err("/dev/null", e.into()))?;
+    let (r, w) = spawn::pipe().map_err(|e| monitor_err("pipe", e))?;
+    let folders: Vec<PathBuf> = folders.iter().map(|f| f.path.clone()).collect();
+    match sys::fork().map_err(|e| monitor_err("fork", e))? {
+        Forked::Child => {
+            drop(r);
+            // The state lock above all must not live on in the monitor.
+            spawn::close_all_but(&[w.as_raw_fd(), program.as_raw_fd(), null.as_raw_fd()]);
+            let _ = nix::unistd::setsid();
+            match sys::fork() {
+                Ok(Forked::Child) => {}
+                Ok(Forked::Parent(_)) => sys::exit_now(0),
+                Err(_) => sys::exit_now(EXIT_STOCKADE),
+            }
+            restore_monitor(store, name, dir, plan, &folders, w, (program, null))
+        }
+        Forked::Parent(first) => {
+            drop((w, program, null));
+            let mut text = String::new();
+            let read = fs::File::from(r).read_to_string(&mut text);
+            let _ = waitpid(first, None);
+            read.map_err(|e| monitor_err("read its answer", e))?;
+            match serde_json::from_str(&text) {
+                Ok(Answer::Restored { pid }) => Ok(pid),
+                Ok(Answer::Criu { message, log }) => Err(CheckpointError::Criu {
+                    op: "restore",
+                    message,
+                    log,
+                }
+                .into()),
+                Ok(Answer::Failed(msg)) => Err(CheckpointError::Monitor(msg).into()),
+                Err(_) => Err(CheckpointError::Monitor(format!(
+                    "it died without an answer ({text:?})"
+                ))
+                .into()),
+            }
+        }
+    }
+}
+
+/// The restoring monitor: runs CRIU, answers `restore`, then becomes the restored first
+/// process's monitor (`stockade-monitor`, executed with nothing to serve but the wait).
+fn restore_monitor(
+    store: &StateStore,
+    name: &str,
+    dir: &Path,
+    plan: &LinuxPlan,
+    folders: &[PathBuf],
+    answer_w: OwnedFd,
+    (program, null): (OwnedFd, OwnedFd),
+) -> ! {
+    for fd in 0..3 {
+        let _ = sys::dup_onto_stdio(null.as_fd(), fd);
+    }
+    let _ = nix::unistd::chdir("/");
+    let answer = match nix::sys::prctl::set_child_subreaper(true) {
+        Err(e) => Answer::Failed(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")),
+        Ok(()) => match criu_restore(dir, plan) {
+            Err(CheckpointError::Criu { message, log, .. }) => Answer::Criu { message, log },
+            Err(e) => Answer::Failed(e.to_string()),
+            Ok(()) => match find_first(folders) {
+                Some(pid) => Answer::Restored { pid },
+                None => Answer::Failed(CheckpointError::Vanished(name.into()).to_string()),
+            },
+        },
+    };
+    let json = serde_json::to_vec(&answer).expect("an answer always serialises");
+    let sent = fs::File::from(answer_w).write_all(&json).is_ok();
+    let Answer::Restored { pid } = answer else {
+        sys::exit_now(EXIT_STOCKADE)
+    };
+    if !sent {
+        // `restore` is gone and undoes what it made.
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    reap_others(pid);
+    let handoff = stockade_term::launch::Handoff {
+        root: store.root().to_path_buf(),
+        name: name.to_string(),
+        pid,
+        report: None,
+        out: None,
+        err: None,
+        terminal: None,
+    };
+    match handoff.exec(program, Some(null)) {
+        (_, Some(back)) => super::monitor::main(back),
+        (_, None) => sys::exit_now(EXIT_STOCKADE),
+    }
+}
+
+/// Reaps this process's children other than `first`: the `criu swrk` that rust-criu
+/// killed without waiting for it (dead by now: its exit re-parented `first` here).
+fn reap_others(first: i32) {
+    let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if pid != first && proc::parent(pid) == Some(me) {
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+    }
+}
+
+/// CRIU's restore of the images in `dir` (its log: `restore.log` there).
+fn criu_restore(dir: &Path, plan: &LinuxPlan) -> Result<(), CheckpointError> {
+    let images = open_dir(dir)?;
+    let mut c = new_criu("restore", dir)?;
+    c.set_images_dir_fd(images.as_raw_fd());
+    c.set_work_dir_fd(images.as_raw_fd());
+    c.set_log_file("restore.log".into());
+    c.set_log_level(4);
+    c.set_root(plan.mounts.rootfs.display().to_string());
+    c.set_shell_job(true);
+    c.set_manage_cgroups(true);
+    c.set_ext_unix_sk(true);
+    c.set_tcp_established(true);
+    c.set_file_locks(true);
+    c.set_orphan_pts_master(true);
+    for (target, source) in external_mounts(plan) {
+        c.set_external_mount(target.display().to_string(), source.display().to_string());
+    }
+    c.restore()
+        .map_err(|e| criu("restore", dir, "restore.log", &e))
+}
+
+/// How long the monitor looks for the restored first process once CRIU answered.
+const FIND_FIRST: Duration = Duration::from_secs(10);
+
+/// The restored tree's first process: the one in the environment's cgroups whose parent
+/// is this process (re-parented here when `criu swrk` exits).
+fn find_first(folders: &[PathBuf]) -> Option<i32> {
+    let me = std::process::id() as i32;
+    let deadline = Instant::now() + FIND_FIRST;
+    loop {
+        for folder in folders {
+            let pids = cgroup::pids(folder).unwrap_or_default();
+            if let Some(pid) = pids.into_iter().find(|&p| proc::parent(p) == Some(me)) {
+                return Some(pid);
+            }
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,17 @@ pub fn start_time(pid: i32) -> io::Result<Option<u64>> {
     start_time_in(Path::new("/proc"), pid)
 }
 
+/// The parent PID of `pid` (field 4 of its stat line), `None` when it is gone.
+pub fn parent(pid: i32) -> Option<i32> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_parent(&text)
+}
+
+fn parse_parent(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Field 22 of a stat line. The command name (field 2) is in parentheses and may hold
 /// spaces and ')', so fields are counted from the last ')'.
 fn parse_start_time(stat: &str) -> Option<u64> {
@@ -87,6 +98,9 @@ mod tests {
         assert_eq!(parse_start_time(line), Some(987654));
         let zombie = "42 (x) Z 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0";
         assert_eq!(parse_start_time(zombie), None);
+        assert_eq!(parse_parent(line), Some(1));
+        assert_eq!(parse_parent("42 (sh) S 17 42 42 0"), Some(17));
+        assert_eq!(parse_parent("42 (sh)"), None);
     }
 
     #[test]

@@ -318,24 +318,7 @@ fn create_in(
         Some((program, null))
     };
     let dir = entry.dir().to_path_buf();
-    let cfg = ProcessConfig::from_plan(plan);
-    let cfg_path = dir.join("process.json");
-    let json = serde_json::to_vec_pretty(&cfg).map_err(|e| RuntimeError::Sys {
-        what: "serialise process.json".into(),
-        source: io::Error::other(e),
-    })?;
-    {
-        // Like everything in the state folder: the owner's alone, and never through a link.
-        use std::os::unix::fs::OpenOptionsExt;
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&cfg_path)
-            .and_then(|mut f| f.write_all(&json))
-            .map_err(sys_err(format!("{}", cfg_path.display())))?;
-    }
+    let cfg = write_process_config(plan, &dir)?;
     if let Some(resolver) = &plan.network.resolver {
         super::resolv::write(resolver, &dir).map_err(sys_err("write resolv.conf"))?;
     }
@@ -956,6 +939,31 @@ pub fn parse_signal(text: &str) -> Result<Signal, RuntimeError> {
         format!("SIG{upper}")
     };
     name.parse::<Signal>().map_err(|_| bad())
+}
+
+/// Saves the process configuration (`process.json`) that `start` and `exec` read back;
+/// create and restore write it.
+pub fn write_process_config(
+    plan: &crate::plan::LinuxPlan,
+    dir: &Path,
+) -> Result<ProcessConfig, RuntimeError> {
+    let cfg = ProcessConfig::from_plan(plan);
+    let cfg_path = dir.join("process.json");
+    let json = serde_json::to_vec_pretty(&cfg).map_err(|e| RuntimeError::Sys {
+        what: "serialise process.json".into(),
+        source: io::Error::other(e),
+    })?;
+    // Like everything in the state folder: the owner's alone, and never through a link.
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&cfg_path)
+        .and_then(|mut f| f.write_all(&json))
+        .map_err(sys_err(format!("{}", cfg_path.display())))?;
+    Ok(cfg)
 }
 
 /// Reads back the process configuration saved at create (`process.json`).

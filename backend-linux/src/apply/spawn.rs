@@ -404,7 +404,10 @@ fn child_main(mut setup: ChildSetup<'_>, go_r: OwnedFd, ready_w: OwnedFd, report
     // monitor's session lies outside the environment's PID namespace, and CRIU cannot
     // checkpoint a tree whose session leader it cannot see. A terminal's process makes its
     // session when it takes the pty; a foreground one stays in the caller's, on its tty.
-    if matches!(setup.stdio, ChildStdio::NullStdin | ChildStdio::Pipes { .. }) {
+    if matches!(
+        setup.stdio,
+        ChildStdio::NullStdin | ChildStdio::Pipes { .. }
+    ) {
         let _ = nix::unistd::setsid();
     }
     // Until execve this process runs stockade's code inside the environment's PID
@@ -473,8 +476,12 @@ fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>)
     // The host's /dev/null, used only when the new root has none of its own.
     let host_null = if null_stdin {
         Some(
-            nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(|e| format!("/dev/null: {e}"))?,
+            nix::fcntl::open(
+                "/dev/null",
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| format!("/dev/null: {e}"))?,
         )
     } else {
         None
@@ -494,8 +501,8 @@ fn prepare_root(setup: &ChildSetup<'_>) -> Result<(process::Ids, Option<String>)
     if let Some(host_null) = host_null {
         // stdin is the environment's own /dev/null when it has one: a file on a mount of
         // the host's namespace is one CRIU cannot name when it checkpoints the process.
-        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())
-            .unwrap_or(host_null);
+        let null =
+            nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty()).unwrap_or(host_null);
         sys::dup_onto_stdio(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
     }
     if plan.namespaces.has(Namespace::Uts) {

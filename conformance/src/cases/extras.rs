@@ -153,11 +153,12 @@ fn freebsd_userland() -> Case {
     .checks(vec![probe("run", "/os", Eq(json!("freebsd")))])
 }
 
-/// checkpoint then restore: the restored environment runs again under its name.
+/// checkpoint then restore: the restored environment runs again under its name, and
+/// once killed its exit is recorded like any detached environment's.
 fn checkpoint_restore() -> Case {
     Case::new(
         "checkpoint.restore",
-        "checkpoint stops a running environment into a folder; restore brings it back running",
+        "checkpoint stops a running environment into a folder; restore brings it back running, and its exit is recorded",
         Env::host(&["--sleep", "300"]),
         Script::Steps(vec![
             Step::new("run", Action::RunDetached),
@@ -182,12 +183,16 @@ fn checkpoint_restore() -> Case {
             ),
             Step::new("restored", Action::WaitStatus("running")),
             Step::new("exec", Action::Exec(vec![])),
-            Step::new("delete", Action::Delete { force: true }),
+            Step::new("kill", Action::Kill("KILL")),
+            Step::new("stopped", Action::WaitStatus("stopped")),
+            Step::new("delete", Action::Delete { force: false }),
         ]),
     )
     .features(&[Feature::Checkpoint])
     .checks(vec![
         check(at("restored", "/json/status"), Eq(json!("running"))),
         probe("exec", "/processes", Matcher::AtLeast(2.0)),
+        check(at("stopped", "/json/exit_code"), Eq(json!(137))),
+        check(at("stopped", "/json/exit_signal"), Eq(json!(9))),
     ])
 }
