@@ -22,9 +22,17 @@
 //! `cgroup_root` remapping), which is why restore under a new name is refused while the
 //! old name still exists.
 //!
+//! **Roots.** CRIU does not save the root mount: `root.path` is there again at restore;
+//! `root.host`'s tmpfs is made again on the host with the plan's mount points; a
+//! copy-on-write root is refused at checkpoint (its writable layer would be lost).
+//!
 //! **After a dump** without `--leave-running`, CRIU has killed the tree; the environment
 //! is then deleted (its cgroups, state and mounts), so the folder is all that is left and
 //! restore may bring it back under the same name.
+//!
+//! **After a restore** the environment is detached like `create`'s: a monitor (a child
+//! subreaper that ran the restore) is its first process's parent and records its exit.
+//! Its output is not logged any more: the pipes to the old monitor have no reader.
 
 use std::fs;
 use std::io::{self, Read as _, Write as _};
