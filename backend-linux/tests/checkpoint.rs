@@ -222,6 +222,41 @@ fn a_restored_environment_can_be_killed_stopped_and_deleted() {
     assert!(common::cgroups_named("ckpt-kill").is_empty());
 }
 
+/// `--leave-running`: the environment runs on after the dump; once it is deleted, restore
+/// brings back the snapshot, whose counter goes on from the dump's number, not from where
+/// the original had got to.
+#[test]
+#[ignore = "needs root"]
+fn leave_running_keeps_the_environment_and_restore_resumes_the_snapshot() {
+    if criu_cannot_run().is_some() {
+        return;
+    }
+    let w = World::new();
+    let _cleanup = Cleanup(&w, "ckpt-live");
+    counter(&w, "ckpt-live");
+    let images = w.tmp.path().join("images-live");
+    checkpoint::checkpoint_named(&w.backend, &w.store, "ckpt-live", &images, true)
+        .unwrap_or_else(|e| panic!("checkpoint: {e}"));
+    let at_dump = log(&w).len();
+    let state = w.backend.state(&w.store, "ckpt-live").unwrap();
+    assert_eq!(state.status, Status::Running);
+    wait_for("the original to run on", || log(&w).len() > at_dump + 5);
+    w.backend.delete(&w.store, "ckpt-live", true).unwrap();
+    let ran_to = log(&w).len();
+    checkpoint::restore_dir(&w.backend, &w.store, &images, None)
+        .unwrap_or_else(|e| panic!("restore: {e}"));
+    wait_for("the snapshot to go on", || log(&w).len() > ran_to + 3);
+    let seen = log(&w);
+    let resumed = &seen[ran_to..];
+    assert!(
+        resumed[0] > 1 && resumed[0] as usize <= at_dump + 1,
+        "resumed at {} (dumped at {at_dump}, the original ran to {ran_to})",
+        resumed[0]
+    );
+    assert!(resumed.windows(2).all(|p| p[1] == p[0] + 1), "{resumed:?}");
+    assert_limits(&w.backend.state(&w.store, "ckpt-live").unwrap());
+}
+
 #[test]
 #[ignore = "needs root"]
 fn checkpoint_refuses_what_is_not_running_and_a_used_folder() {
@@ -240,4 +275,27 @@ fn checkpoint_refuses_what_is_not_running_and_a_used_folder() {
         err.to_string().contains("not a stockade checkpoint"),
         "{err}"
     );
+    // A copy-on-write root is refused before CRIU runs, and the environment runs on.
+    let file = w.tmp.path().join("cow.toml");
+    let text = format!(
+        "name = \"ckpt-cow\"\n[root]\npath = {root:?}\noverlay = true\n\
+         [process]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 600\"]\n",
+        root = w.root.display().to_string(),
+    );
+    fs::write(&file, text).unwrap();
+    let _cleanup = Cleanup(&w, "ckpt-cow");
+    let opts = CreateOptions {
+        stdio: Stdio::Log,
+        start: true,
+    };
+    w.backend
+        .create(&Spec::load(&file).unwrap(), &w.store, &opts)
+        .unwrap();
+    let out = w.tmp.path().join("cow-images");
+    let err =
+        checkpoint::checkpoint_named(&w.backend, &w.store, "ckpt-cow", &out, false).unwrap_err();
+    assert!(err.to_string().contains("copy-on-write"), "{err}");
+    assert!(!out.exists());
+    let state = w.backend.state(&w.store, "ckpt-cow").unwrap();
+    assert_eq!(state.status, Status::Running);
 }
