@@ -402,6 +402,9 @@ pub struct Case {
     /// The spec is deliberately invalid (stockade must refuse it before touching the
     /// kernel).
     pub invalid_spec: bool,
+    /// Through the OCI path (`--via oci`) the case observes a difference the export
+    /// notes as an approximation: skipped there with this reason.
+    pub differs_via_oci: Option<&'static str>,
 }
 
 impl Case {
@@ -418,7 +421,15 @@ impl Case {
             checks: Vec::new(),
             needs_host_ip: false,
             invalid_spec: false,
+            differs_via_oci: None,
         }
+    }
+
+    /// Skipped through the OCI path, for this reason (an approximation of the export
+    /// that this case observes).
+    pub fn differs_via_oci(mut self, why: &'static str) -> Case {
+        self.differs_via_oci = Some(why);
+        self
     }
 
     /// Declares exercised features.

@@ -680,7 +680,8 @@ impl Suite {
         if let Some(oci) = &self.oci {
             oci.reset();
             // Through config.json, or skipped with the reason it cannot be.
-            let why = oci::script_skip(case).or_else(|| {
+            let differs = case.differs_via_oci.map(|why| format!("through OCI {why}"));
+            let why = differs.or_else(|| oci::script_skip(case)).or_else(|| {
                 let id = match case.script {
                     Script::Steps(_) => name.clone(),
                     Script::Many(_) => format!("{name}-00"),

@@ -37,6 +37,10 @@ pub struct OciExport {
     pub config: oci_spec::runtime::Spec,
     /// What `config.json` cannot say, and what to do about it.
     pub notes: Vec<String>,
+    /// `root.host`: the links the bundle's `rootfs/` needs at its top (`bin` →
+    /// `usr/bin`, ...), relative to it, which the plan makes on its tmpfs root and
+    /// config.json cannot say (`stockade export --out` makes them). Empty otherwise.
+    pub host_links: Vec<(PathBuf, PathBuf)>,
 }
 
 impl OciExport {
@@ -152,9 +156,22 @@ pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciE
         RootSource::Path(path) => json!({ "path": path, "readonly": spec.root.readonly }),
         // An image root is copy-on-write, refused above.
         RootSource::Image(image) => json!({ "path": image.name, "readonly": true }),
-        // The bundle's empty rootfs/ (the caller makes it; `stockade export --out` does),
-        // covered by the view's fresh tmpfs: the first of the mounts below.
-        RootSource::Host => json!({ "path": HOST_VIEW_ROOTFS, "readonly": spec.root.readonly }),
+        // The bundle's rootfs/ with `host_links` in it (the caller makes them; `stockade
+        // export --out` does), where the plan has a fresh tmpfs: runc refuses a mount at
+        // "/", so the root is that folder, and what the environment writes to / stays in
+        // it.
+        RootSource::Host => {
+            notes.push(format!(
+                "root.host: the root is the bundle's {HOST_VIEW_ROOTFS}/ folder, not a fresh \
+                 tmpfs (runc refuses a mount at /): what the environment writes to / stays \
+                 there; set root.readonly = true to refuse writes"
+            ));
+            json!({ "path": HOST_VIEW_ROOTFS, "readonly": spec.root.readonly })
+        }
+    };
+    let host_links = match &spec.root.source {
+        RootSource::Host => host_links(&plan.mounts.steps),
+        _ => Vec::new(),
     };
 
     // mounts, masked and read-only paths
@@ -226,7 +243,11 @@ pub fn export(spec: &Spec, options: &LinuxPlanOptions) -> Result<OciExport, OciE
     });
     let config: oci_spec::runtime::Spec =
         serde_json::from_value(config).map_err(OciError::Model)?;
-    Ok(OciExport { config, notes })
+    Ok(OciExport {
+        config,
+        notes,
+        host_links,
+    })
 }
 
 fn namespace_type(ns: Namespace) -> &'static str {
@@ -239,6 +260,22 @@ fn namespace_type(ns: Namespace) -> &'static str {
         Namespace::Cgroup => "cgroup",
         Namespace::User => "user",
     }
+}
+
+/// The links a `root.host` view makes at its top (`bin` → `usr/bin`, ...), relative to
+/// the root; the /dev links are the OCI runtime's own defaults.
+fn host_links(steps: &[MountStep]) -> Vec<(PathBuf, PathBuf)> {
+    steps
+        .iter()
+        .take_while(|s| !matches!(s, MountStep::PivotRoot { .. }))
+        .filter_map(|s| match s {
+            MountStep::Symlink { path, to } => {
+                let inside = path.strip_prefix("/").ok()?;
+                (!inside.starts_with("dev")).then(|| (inside.to_path_buf(), to.clone()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The plan's mount steps as OCI mounts, plus the masked and read-only paths.
@@ -257,19 +294,6 @@ fn mounts(steps: &[MountStep]) -> (Vec<Value>, Vec<String>, Vec<String>) {
                 continue;
             }
             MountStep::Mount(m) => m,
-            // A link of the `root.host` view (`/bin -> usr/bin`) on its tmpfs: config.json
-            // cannot make links, so the host folder it names is bound read-only in its
-            // place (the same files; a folder instead of a link). The /dev links are the
-            // OCI runtime's own defaults.
-            MountStep::Symlink { path, to } if !after_pivot && !path.starts_with("/dev") => {
-                let source = path.parent().unwrap_or(Path::new("/")).join(to);
-                out.push((
-                    path.clone(),
-                    json!({ "destination": path, "type": "bind", "source": source,
-                            "options": ["rbind", "ro", "nodev"] }),
-                ));
-                continue;
-            }
             _ => continue,
         };
         let target = m.target.display().to_string();
@@ -290,16 +314,7 @@ fn mounts(steps: &[MountStep]) -> (Vec<Value>, Vec<String>, Vec<String>) {
             continue;
         }
         if m.target == Path::new("/") {
-            // The `root.host` view's fresh tmpfs stays a mount over the (empty) rootfs, so
-            // the root is as writable, and as empty, as under `stockade run`. The others
-            // (the bind of `root.path`, the read-only remount) are `root.path` and
-            // `root.readonly`.
-            let fresh = m.fstype.as_deref() == Some("tmpfs")
-                && !m.flags.contains(&MountFlag::Remount)
-                && !m.flags.contains(&MountFlag::Bind);
-            if !fresh {
-                continue;
-            }
+            continue; // the root: `root.path` and `root.readonly`
         }
         if m.flags.contains(&MountFlag::Remount) {
             // The second half of a bind: its attributes become the bind's options.
@@ -513,22 +528,17 @@ mod tests {
     }
 
     #[test]
-    fn a_host_view_is_a_fresh_tmpfs_over_the_empty_rootfs() {
+    fn a_host_view_is_the_bundles_rootfs_with_the_views_links() {
         let s = spec("name = \"w\"\n[root]\nhost = true\n[process]\ncommand = [\"/bin/sh\"]\n");
-        let config =
-            serde_json::to_value(export(&s, &LinuxPlanOptions::default()).unwrap().config).unwrap();
+        let e = export(&s, &LinuxPlanOptions::default()).unwrap();
+        let config = serde_json::to_value(&e.config).unwrap();
         assert_eq!(config["root"]["path"], HOST_VIEW_ROOTFS);
-        let first = &config["mounts"][0];
-        assert_eq!(
-            (first["destination"].as_str(), first["type"].as_str()),
-            (Some("/"), Some("tmpfs"))
-        );
-        // Every link of the view is a read-only bind of what it names, none a mount of /.
+        // No mount at / (runc refuses one); the difference is noted.
         let mounts = config["mounts"].as_array().unwrap();
-        assert_eq!(mounts.iter().filter(|m| m["destination"] == "/").count(), 1);
-        for m in mounts.iter().filter(|m| m["destination"] == "/bin") {
-            assert_eq!(m["type"], "bind");
-            assert!(m["options"].as_array().unwrap().contains(&json!("ro")));
+        assert!(mounts.iter().all(|m| m["destination"] != "/"));
+        assert!(e.notes.iter().any(|n| n.contains("not a fresh tmpfs")));
+        for (path, _) in &e.host_links {
+            assert!(path.is_relative() && !path.starts_with("dev"), "{path:?}");
         }
     }
 

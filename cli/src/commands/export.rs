@@ -2,10 +2,11 @@
 //!
 //! jail.conf: a jail block plus the rctl.conf lines equivalent to the spec. oci: an OCI
 //! runtime bundle's `config.json` (Linux section), for runc, crun or youki. With `--out`
-//! the bundle is ready to run: for `root.host`, its empty `rootfs/` folder is made too.
+//! the bundle is ready to run: for `root.host`, its `rootfs/` folder and the links the
+//! host view needs at its top are made too.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -44,6 +45,7 @@ pub struct Args {
 /// Runs `export`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let spec = load_spec(&args.file, args.name.as_deref(), &[])?;
+    let mut links = Vec::new();
     let (text, notes, target) = match args.format {
         Format::JailConf => match stockade_freebsd::migrate::export_jail_conf(&spec) {
             Ok(e) => (
@@ -59,12 +61,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 Ok(e) => {
                     let mut notes = e.notes.clone();
                     if matches!(spec.root.source, RootSource::Host) && args.out.is_none() {
-                        notes.push(format!(
-                            "root.host: create the bundle's empty {}/ folder (`--out DIR` does)",
-                            stockade_linux::oci::HOST_VIEW_ROOTFS
-                        ));
+                        notes.push(host_view_note(&e.host_links));
                     }
                     let text = e.to_json()?;
+                    links = e.host_links;
                     (
                         text,
                         notes,
@@ -87,14 +87,42 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
             if let (Some(bundle), RootSource::Host) = (&args.out, &spec.root.source) {
-                let rootfs = bundle.join(stockade_linux::oci::HOST_VIEW_ROOTFS);
-                fs::create_dir_all(&rootfs)
-                    .with_context(|| format!("cannot create {}", rootfs.display()))?;
+                make_host_view(bundle, &links)?;
             }
         }
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a `root.host` bundle printed to stdout still needs.
+fn host_view_note(links: &[(PathBuf, PathBuf)]) -> String {
+    let links: Vec<String> = links
+        .iter()
+        .map(|(p, to)| format!("{} -> {}", p.display(), to.display()))
+        .collect();
+    format!(
+        "root.host: create the bundle's {}/ folder and the links the view needs ({}) \
+         (`--out DIR` does both)",
+        stockade_linux::oci::HOST_VIEW_ROOTFS,
+        links.join(", ")
+    )
+}
+
+/// `root.host`: the bundle's `rootfs/` and the links at its top, so the bundle runs as
+/// it is. A link already there that points where it should is kept (a second export).
+fn make_host_view(bundle: &Path, links: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
+    let rootfs = bundle.join(stockade_linux::oci::HOST_VIEW_ROOTFS);
+    fs::create_dir_all(&rootfs).with_context(|| format!("cannot create {}", rootfs.display()))?;
+    for (path, to) in links {
+        let link = rootfs.join(path);
+        if fs::read_link(&link).is_ok_and(|t| t == *to) {
+            continue;
+        }
+        std::os::unix::fs::symlink(to, &link)
+            .with_context(|| format!("cannot link {} -> {}", link.display(), to.display()))?;
+    }
+    Ok(())
 }
 
 /// The spec is valid but the format cannot express it: exit 1, like `check`.
