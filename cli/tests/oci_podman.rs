@@ -1,5 +1,6 @@
 //! podman driving stockade as its OCI runtime (`podman --runtime .../stockade-oci`), end to
-//! end: run (plain and with a terminal), run -d, exec, ps, top, kill, stop, rm -f, on a
+//! end: run (plain, with a terminal, with --uidmap/--gidmap: a user namespace), run -d,
+//! exec, ps, top, kill, stop, rm -f, on a
 //! busybox image imported here from the static busybox. Containers use `--network none`:
 //! podman's bridge network turns on the host's IPv4 forwarding, which other tests check is
 //! off. The host lacks CAP_SYS_RESOURCE, so the nofile/nproc ulimits are given as runc
@@ -185,4 +186,28 @@ fn podman_detached_exec_ps_top_kill_stop_rm() {
     let all = p.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!all.lines().any(|l| l == nm || l == nm2), "{all}");
     assert!(Path::new(env!("CARGO_BIN_EXE_stockade")).exists());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn podman_userns_maps_root_inside_to_a_host_range() {
+    let Some(p) = Podman::new("userns") else {
+        return;
+    };
+    // podman writes linux.uidMappings/gidMappings and a user namespace, and chowns its
+    // copy of the image for the mapping: root inside, 100000 on the host.
+    let out = p.ok(&p.run_args(
+        &[
+            "--rm",
+            "--uidmap",
+            "0:100000:65536",
+            "--gidmap",
+            "0:100000:65536",
+        ],
+        &["sh", "-c", "id -u; cat /proc/self/uid_map"],
+    ));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("0"), "{out}");
+    let map: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(map, ["0", "100000", "65536"], "{out}");
 }
