@@ -59,13 +59,13 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A counter loop in `name` that appends 1, 2, 3, … to /out/log and exits with 7 once
-/// /out/stop exists; 64M of memory, 16 processes.
+/// A counter loop in `name` that appends 1, 2, 3, … to /out/log (and prints `tick N`) and
+/// exits with 7 once /out/stop exists; 64M of memory, 16 processes; output to the log.
 fn counter(w: &World, name: &str) -> PathBuf {
     let file = w.tmp.path().join(format!("{name}.toml"));
     let text = format!(
         "name = {name:?}\n[root]\npath = {root:?}\n[process]\ncommand = [\"/bin/sh\", \"-c\", \
-         \"i=0; while [ ! -e /out/stop ]; do i=$((i+1)); echo $i >> /out/log; sleep 0.05; done; exit 7\"]\n\
+         \"i=0; while [ ! -e /out/stop ]; do i=$((i+1)); echo $i >> /out/log; echo tick $i; sleep 0.05; done; exit 7\"]\n\
          [[mount]]\nkind = \"bind\"\nsource = {out:?}\ntarget = \"/out\"\n\
          [limits]\nmemory = \"64M\"\nprocesses = 16\n",
         root = w.root.display().to_string(),
@@ -181,6 +181,12 @@ fn a_counter_continues_after_checkpoint_and_restore_and_its_exit_is_recorded() {
     assert_eq!(state.status, Status::Running);
     assert_eq!(state.pid, restored.pid);
     assert_limits(&state);
+    // Its output is logged again, by the new monitor.
+    let last = *log(&w).last().unwrap();
+    let logged = || fs::read_to_string(w.store.dir("ckpt").join("output.log")).unwrap_or_default();
+    wait_for("the restored output in the log", || {
+        logged().contains(&format!("tick {}\n", last + 1))
+    });
     let listed = w.store.names().unwrap();
     assert!(listed.iter().any(|n| n == "ckpt"), "{listed:?}");
 
@@ -297,5 +303,27 @@ fn checkpoint_refuses_what_is_not_running_and_a_used_folder() {
     assert!(err.to_string().contains("copy-on-write"), "{err}");
     assert!(!out.exists());
     let state = w.backend.state(&w.store, "ckpt-cow").unwrap();
+    assert_eq!(state.status, Status::Running);
+    // So is a process on a terminal (its restore would fail after the dump killed it).
+    let _cleanup = Cleanup(&w, "ckpt-tty");
+    let file = w.tmp.path().join("tty.toml");
+    let text = format!(
+        "name = \"ckpt-tty\"\n[root]\npath = {root:?}\n\
+         [process]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 600\"]\n",
+        root = w.root.display().to_string(),
+    );
+    fs::write(&file, text).unwrap();
+    let spec = Spec::load(&file).unwrap();
+    let opts = CreateOptions {
+        stdio: Stdio::LogTerminal,
+        start: true,
+    };
+    w.backend.create(&spec, &w.store, &opts).unwrap();
+    let out = w.tmp.path().join("tty-images");
+    let err =
+        checkpoint::checkpoint_named(&w.backend, &w.store, "ckpt-tty", &out, false).unwrap_err();
+    assert!(err.to_string().contains("terminal"), "{err}");
+    assert!(!out.exists());
+    let state = w.backend.state(&w.store, "ckpt-tty").unwrap();
     assert_eq!(state.status, Status::Running);
 }

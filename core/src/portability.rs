@@ -409,7 +409,7 @@ pub const FEATURES: &[Row] = &[
         exact("native")),
     row(Feature::Checkpoint, "(stockade checkpoint / restore)",
         approx("CRIU over its RPC (criu swrk): processes, memory, descriptors, mounts (binds as external mounts) and cgroup limits",
-            "needs a criu that works on the running kernel (`criu check`; 6.x kernels need criu 4.x, Debian 12's 3.17 fails there); a restored environment's output is no longer logged; a private network's host link and published ports are not carried, and restore under a new name needs the old one gone"),
+            "needs a criu that works on the running kernel (`criu check`; 6.x kernels need criu 4.x, Debian 12's 3.17 fails there); copy-on-write roots and terminals (run -t) are refused; a private network's host link and published ports are not carried, and restore under a new name needs the old one gone"),
         Mechanism { how: "-", support: Support::Unsupported("FreeBSD has no facility to save and restore a running process tree (CRIU is Linux-only)") }),
     row(Feature::SyscallFilter, "privileges.seccomp = \"default\"",
         exact("seccomp filter denying Docker's default-denied syscalls"),

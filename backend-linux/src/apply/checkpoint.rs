@@ -24,7 +24,8 @@
 //!
 //! **Roots.** CRIU does not save the root mount: `root.path` is there again at restore;
 //! `root.host`'s tmpfs is made again on the host with the plan's mount points; a
-//! copy-on-write root is refused at checkpoint (its writable layer would be lost).
+//! copy-on-write root is refused at checkpoint (its writable layer would be lost), and
+//! so is a process on a terminal (CRIU cannot restore it without the session's tty).
 //!
 //! **After a dump** without `--leave-running`, CRIU has killed the tree; the environment
 //! is then deleted (its cgroups, state and mounts), so the folder is all that is left and
@@ -32,7 +33,8 @@
 //!
 //! **After a restore** the environment is detached like `create`'s: a monitor (a child
 //! subreaper that ran the restore) is its first process's parent and records its exit.
-//! Its output is not logged any more: the pipes to the old monitor have no reader.
+//! Its output is logged again when it went to the log (`run -d`): CRIU restores the
+//! pipes to the old monitor without a reader, and the new one opens their read ends.
 
 use std::fs;
 use std::io::{self, Read as _, Write as _};
@@ -121,6 +123,13 @@ pub enum CheckpointError {
          with root.path and root.host"
     )]
     CopyOnWrite(String),
+    /// The process is on a terminal, which restore cannot give back.
+    #[error(
+        "{0}: runs on a terminal (run -t / create -t), which CRIU cannot restore without \
+         the session's terminal; checkpoint works with environments whose output is logged \
+         or passed through"
+    )]
+    Terminal(String),
     /// Making the root of a `root.host` environment for CRIU.
     #[error("{}: {source}", path.display())]
     HostRoot {
@@ -299,6 +308,11 @@ pub fn checkpoint(
         }
         .into());
     };
+    // Refused before CRIU runs: the dump would kill it, and restore would then fail with
+    // "tty: Don't have tty to inherit session from".
+    if fs::read_link(format!("/proc/{pid}/fd/0")).is_ok_and(|t| t.starts_with("/dev/pts")) {
+        return Err(CheckpointError::Terminal(name.into()).into());
+    }
     let spec_file = state
         .spec_file
         .clone()
@@ -601,18 +615,44 @@ fn restore_monitor(
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
     reap_others(pid);
+    let (out, err) = output_pipes(pid);
     let handoff = stockade_term::launch::Handoff {
         root: store.root().to_path_buf(),
         name: name.to_string(),
         pid,
         report: None,
-        out: None,
-        err: None,
+        out,
+        err,
         terminal: None,
     };
     match handoff.exec(program, Some(null)) {
         (_, Some(back)) => super::monitor::main(back),
         (_, None) => sys::exit_now(EXIT_STOCKADE),
+    }
+}
+
+/// The restored process's stdout and stderr when both are pipes (a `run -d`
+/// environment's, whose reader was the old monitor; CRIU restores a pipe with only the
+/// ends the tree held): read ends opened through /proc/PID/fd (a pipe opened there gets
+/// the asked-for side), so that the new monitor logs the output again.
+fn output_pipes(pid: i32) -> (Option<OwnedFd>, Option<OwnedFd>) {
+    let open = |fd: i32| -> Option<OwnedFd> {
+        let path = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
+        let target = fs::read_link(&path).ok()?;
+        if !target.to_string_lossy().starts_with("pipe:") {
+            return None;
+        }
+        // Non-blocking: a FIFO-style open must never wait here; the monitor polls anyway.
+        nix::fcntl::open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )
+        .ok()
+    };
+    match (open(1), open(2)) {
+        (Some(out), Some(err)) => (Some(out), Some(err)),
+        _ => (None, None),
     }
 }
 
