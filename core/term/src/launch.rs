@@ -360,6 +360,65 @@ mod tests {
         }
     }
 
+    /// The part of the next test that runs in a process of its own (it renumbers and
+    /// closes descriptors, which must not happen to the shared test process).
+    fn failed_exec_in_this_process() {
+        use std::io::Write as _;
+        use std::os::fd::{AsRawFd as _, IntoRawFd as _};
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        std::fs::File::from(w).write_all(b"hello").unwrap();
+        // A descriptor nobody handed over: it must be closed by the hand-off.
+        let stray = std::fs::File::open("/").unwrap().into_raw_fd();
+        let handoff = Handoff {
+            root: PathBuf::from("/run/stockade"),
+            name: "web".into(),
+            pid: 1,
+            report: None,
+            out: Some(r),
+            err: None,
+            terminal: None,
+        };
+        // /dev/null is no program: fexecve fails (EACCES) and the hand-off comes back.
+        let null = std::fs::File::open("/dev/null").unwrap().into();
+        let (err, back) = handoff.exec(null, None);
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        let back = back.expect("the hand-off is given back");
+        assert_eq!(back.name, "web");
+        let out = back.out.expect("stdout's pipe is given back");
+        assert_eq!(out.as_raw_fd(), 3);
+        assert!(!sys::is_open(stray), "fd {stray} survived the hand-off");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(out), &mut text).unwrap();
+        assert_eq!(text, "hello");
+    }
+
+    #[test]
+    fn a_failed_exec_gives_the_descriptors_back_renumbered() {
+        const CHILD: &str = "STOCKADE_TERM_FAILED_EXEC_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            failed_exec_in_this_process();
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "launch::tests::a_failed_exec_gives_the_descriptors_back_renumbered",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Not just success: a renamed test would run nothing and succeed.
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "the child test failed: {}\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     #[test]
     fn a_program_others_may_write_is_refused() {
         use std::os::unix::fs::PermissionsExt as _;
