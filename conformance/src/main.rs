@@ -136,6 +136,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
     }
 
     let host = Host::detect()?;
+    if args.via == oci::Via::Oci && host.target == stockade_core::portability::Target::Freebsd {
+        // The export writes Linux's config.json (namespaces, cgroups, seccomp), which the
+        // FreeBSD runtime refuses key by key: every case would fail for that one reason.
+        bail!(
+            "--via oci runs on Linux: `stockade export --format oci` writes a Linux \
+             config.json, which stockade's FreeBSD OCI runtime refuses (docs/oci.md)"
+        );
+    }
     let stockade = binary(args.stockade, "stockade", "--stockade")?;
     let probe = binary(args.probe, rootfs::PROBE_NAME, "--probe")?;
 

@@ -6,7 +6,10 @@
 //!
 //! Needs root, like `suite.rs`. Cases config.json cannot express are skipped with the
 //! export's own reason; this test also holds the skips to those reasons, so a case that
-//! stops running through OCI for another reason fails it.
+//! stops running through OCI for another reason fails it. Linux only: the export writes
+//! Linux's config.json.
+
+#![cfg(target_os = "linux")]
 
 mod common;
 
