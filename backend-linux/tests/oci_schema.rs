@@ -230,9 +230,32 @@ fn minimal_host_view_and_unconfined_configs_are_valid() {
         .find(|m| m["destination"] == "/usr")
         .expect("/usr is bound in");
     assert!(usr["options"].as_array().unwrap().iter().any(|o| o == "ro"));
+    // The root is the bundle's folder (runc refuses a mount at /), which the note says;
+    // the view's links are for the caller (`stockade export --out`) to make there.
     assert!(
-        notes.iter().any(|n| n.contains("/bin -> usr/bin")),
+        notes
+            .iter()
+            .any(|n| n.contains("rootfs/ folder, not a fresh tmpfs")),
         "{notes:?}"
+    );
+    assert!(c["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["destination"] != "/"));
+    let spec = Spec::from_toml(
+        "name = \"hello\"\n[root]\nhost = true\n[process]\ncommand = [\"/bin/sh\"]\n",
+        Some(Path::new("/etc/stockade/web.toml")),
+    )
+    .unwrap();
+    let links = export(&spec, &LinuxPlanOptions::default())
+        .unwrap()
+        .host_links;
+    assert!(
+        links
+            .iter()
+            .any(|(p, to)| p == Path::new("bin") && to == Path::new("usr/bin")),
+        "{links:?}"
     );
 }
 

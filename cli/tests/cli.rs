@@ -198,3 +198,49 @@ fn printing_into_a_closed_pipe_ends_quietly() {
         assert!(quiet, "{args:?} ended with {:?}", out.status);
     }
 }
+
+#[test]
+fn export_oci_out_makes_a_bundle_that_runs_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("view.toml");
+    std::fs::write(
+        &spec,
+        "[root]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n",
+    )
+    .unwrap();
+    let bundle = tmp.path().join("bundle");
+    let (code, _, err) = run(stockade()
+        .args(["export", "--format", "oci", "--name", "viewer", "--out"])
+        .arg(&bundle)
+        .arg(&spec));
+    assert_eq!(code, 0, "{err}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    // --name as run takes it: the host name and annotation follow.
+    assert_eq!(config["hostname"], "viewer");
+    assert_eq!(config["annotations"]["org.stockade.name"], "viewer");
+    assert_eq!(config["root"]["path"], "rootfs");
+    assert!(bundle.join("rootfs").is_dir());
+    assert!(
+        err.contains("not a fresh tmpfs"),
+        "the approximation is noted: {err}"
+    );
+    // The view's top-level links, as the host has them (a merged-/usr host: /bin ->
+    // usr/bin), are made in the rootfs.
+    for top in ["bin", "sbin", "lib", "lib64"] {
+        if let Ok(to) = std::fs::read_link(Path::new("/").join(top)) {
+            assert_eq!(
+                std::fs::read_link(bundle.join("rootfs").join(top)).ok(),
+                Some(to),
+                "{top}"
+            );
+        }
+    }
+    // A second export into the same bundle keeps what is there.
+    let (code, _, err) = run(stockade()
+        .args(["export", "--format", "oci", "--name", "viewer", "--out"])
+        .arg(&bundle)
+        .arg(&spec));
+    assert_eq!(code, 0, "{err}");
+}
