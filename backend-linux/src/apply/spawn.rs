@@ -152,7 +152,7 @@ impl MonitorArgs {
     }
 }
 
-/// Forks the helper and clones the first process. `cgroup_v2` is the folder to be born in
+/// Clones the first process, from a forked helper unless the creator can do it itself. `cgroup_v2` is the folder to be born in
 /// (`CLONE_INTO_CGROUP`); `monitor` makes the process detached with a monitor as parent,
 /// otherwise it is the caller's child.
 pub fn spawn(
@@ -167,6 +167,45 @@ pub fn spawn(
     let flags = clone_flags(setup.plan);
     // Opened here, so a wrong path is reported with its name; entered by the helper.
     let join = open_namespaces(setup.plan)?;
+
+    // The helper enters joined namespaces, detaches the monitor, makes a rootless process
+    // dumpable for its id maps, and clones from a single-threaded process. When none of
+    // that is needed (a foreground create by the CLI: `stockade run`, `stockade oci
+    // run|create`), the creator clones the process itself: one fork, one exit and one
+    // hand-off between processes fewer before the process exists.
+    if monitor.is_none()
+        && join.is_empty()
+        && setup.userns_mapped.is_none()
+        && sys::single_threaded()
+    {
+        drop((pid_r, pid_w));
+        return match sys::clone3(flags, cgroup_v2.as_ref().map(|f| f.as_fd()), false)? {
+            Forked::Child => {
+                // Dropped before the fds are closed by number, never after.
+                drop((go_w, ready_r, report_r));
+                let mut keep: Vec<RawFd> =
+                    vec![go_r.as_raw_fd(), ready_w.as_raw_fd(), report_w.as_raw_fd()];
+                keep.extend(setup.fifo.as_ref().map(|f| f.as_raw_fd()));
+                keep.extend(cgroup_v2.as_ref().map(|f| f.as_raw_fd()));
+                keep.extend(setup.stdio.fds());
+                // As in the helper: the creator's other fds (the state lock above all)
+                // must not live on in the process.
+                close_all_but(&keep);
+                child_main(setup, go_r, ready_w, report_w)
+            }
+            Forked::Parent(pid) => {
+                drop((go_r, ready_w, report_w, cgroup_v2));
+                drop(setup.fifo);
+                drop(setup.stdio);
+                Ok(Spawned {
+                    pid,
+                    go: go_w,
+                    ready: ready_r,
+                    report: Some(report_r),
+                })
+            }
+        };
+    }
 
     match sys::fork()? {
         Forked::Child => {

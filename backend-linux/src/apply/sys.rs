@@ -55,8 +55,8 @@ pub fn fork() -> io::Result<Forked> {
 /// folder `cgroup` (`CLONE_INTO_CGROUP`) and optionally a sibling of the caller
 /// (`CLONE_PARENT`: the caller's parent waits for it).
 ///
-/// Must only be called from a single-threaded process (stockade calls it in a process it
-/// just forked): a raw clone skips glibc's fork handlers.
+/// Must only be called from a single-threaded process (a process stockade just forked, or
+/// one [`single_threaded`] vouches for): a raw clone skips glibc's fork handlers.
 pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>, sibling: bool) -> io::Result<Forked> {
     let mut flags = flags;
     if cgroup.is_some() {
@@ -86,6 +86,16 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>, sibling: bool) -> io::
         Forked::Child
     } else {
         Forked::Parent(Pid::from_raw(rc as i32))
+    })
+}
+
+/// Whether this process has exactly one thread (`Threads:` of /proc/self/status); `false`
+/// when that cannot be read. A process that starts no thread of its own stays so.
+pub fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .is_some_and(|n| n.trim() == "1")
     })
 }
 
