@@ -254,8 +254,20 @@ impl StateStore {
         self.root.join(name)
     }
 
-    /// Makes the state folder of a new environment and locks it. Fails if the name is taken.
+    /// Makes the state folder of a new environment and locks it, and writes its record.
+    /// Fails if the name is taken.
     pub fn create(&self, state: State) -> Result<Entry, StateError> {
+        let entry = self.reserve(state)?;
+        entry.save()?;
+        Ok(entry)
+    }
+
+    /// Makes the state folder of a new environment and locks it, without writing its
+    /// record yet: for a creator that saves before it makes the first object the record
+    /// must name (each file write is a journal transaction on a disk-backed state root).
+    /// Until then the folder reads as an empty record, which `delete --force` removes,
+    /// and [`StateStore::peek`] does not find it. Fails if the name is taken.
+    pub fn reserve(&self, state: State) -> Result<Entry, StateError> {
         check_name(&state.name).map_err(StateError::BadName)?;
         create_private_dir_all(&self.root)?;
         check_private(&self.root)?;
@@ -268,13 +280,11 @@ impl StateStore {
             Err(e) => return Err(e).at(&dir),
         }
         let lock = lock_file(&dir, &state.name, true)?;
-        let entry = Entry {
+        Ok(Entry {
             dir,
             _lock: lock,
             state,
-        };
-        entry.save()?;
-        Ok(entry)
+        })
     }
 
     /// Opens and locks an existing environment, waiting for another command to finish
@@ -614,6 +624,27 @@ mod tests {
         .unwrap();
         let err = store.open("web", false).unwrap_err();
         assert!(err.to_string().contains("state.json"), "{err}");
+    }
+
+    #[test]
+    fn a_reserved_folder_reads_as_empty_until_its_first_save() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::new(tmp.path().join("run"));
+        let e = store.reserve(state("job")).unwrap();
+        assert!(matches!(
+            store.reserve(state("job")),
+            Err(StateError::Exists(n)) if n == "job"
+        ));
+        assert!(matches!(store.peek("job"), Err(StateError::NotFound(_))));
+        e.save().unwrap();
+        assert_eq!(store.peek("job").unwrap().status, Status::Creating);
+        drop(e);
+        // A creator that died before its first save leaves a folder delete can remove.
+        drop(store.reserve(state("gone")).unwrap());
+        let e = store.open("gone", false).unwrap();
+        assert!(e.state.resources.is_empty());
+        e.remove().unwrap();
+        assert_eq!(store.names().unwrap(), ["job"]);
     }
 
     #[test]

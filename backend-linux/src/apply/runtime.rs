@@ -275,7 +275,9 @@ pub fn create_planned(
     if let Some(firewall) = &plan.network.firewall {
         super::firewall::preflight(firewall)?;
     }
-    let mut entry = store.create(state)?;
+    // The record is first written with the cgroup folders, before anything it names is
+    // made (the files written into the folder before then go with it).
+    let mut entry = store.reserve(state)?;
     crash_point("state");
     let mut made = MadeSoFar { pid: None };
     match create_in(plan, &mut entry, opts, foreground, store, &mut made) {
@@ -436,10 +438,19 @@ fn create_in(
         .ok_or(RuntimeError::DiedInSetup)?;
     entry.state.pid = Some(pid.as_raw());
     entry.state.pid_start_time = Some(start_time);
-    entry.record(Resource::Process {
+    let process = Resource::Process {
         pid: pid.as_raw(),
         start_time,
-    })?;
+    };
+    if folders.is_empty() {
+        entry.record(process)?;
+    } else {
+        // Saved with the status below (or with an earlier record): until `go` the process
+        // runs nothing of the user's and exits when the creator dies (EOF on `go`), and
+        // from `go` on it is in its cgroups (born there on v2, added below on v1), whose
+        // removal kills it. Only a process without cgroups must be recorded at once.
+        entry.state.resources.push(process);
+    }
     crash_point("process");
     if let (Some(userns), Some(w)) = (&plan.userns, mapped_w) {
         super::userns::write_maps(pid, userns)?;
