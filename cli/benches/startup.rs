@@ -2,7 +2,8 @@
 //! `stockade oci run` and crun on the same OCI bundle and bubblewrap on the same root, in one interleaved run, reported as ratios.
 //!
 //! Run as root: `cargo bench -p stockade --bench startup [-- ROUNDS]` (default 40 rounds).
-//! Each round runs every tool once, in rotating order, so machine noise hits all alike;
+//! Each round runs every tool once, in a fresh random order, so machine noise (and what
+//! ran just before) hits all alike;
 //! the report gives median and p90 wall time and each median divided by crun's.
 //!
 //! On a cgroup "hybrid" host (v1 controllers plus a cgroup2 mount owning a controller)
@@ -169,16 +170,49 @@ mod linux {
                 std::process::exit(1);
             }
         }
-        for round in 0..rounds {
-            let n = tools.len();
-            for i in 0..n {
-                let t = &mut tools[(round + i) % n];
+        // A fresh random order every round: what a start-up costs depends on what ran just
+        // before it (on cgroup v1 the first cgroup.procs write after an idle spell waits a
+        // whole RCU grace period), so no tool may always follow the same one, as a
+        // rotating order would make it.
+        let mut order: Vec<usize> = (0..tools.len()).collect();
+        let mut rng = Shuffle::seeded();
+        for _ in 0..rounds {
+            rng.shuffle(&mut order);
+            for &i in &order {
+                let t = &mut tools[i];
                 let start = Instant::now();
                 run_once(&t.argv).unwrap_or_else(|e| panic!("{}: {e}", t.name));
                 t.times.push(start.elapsed());
             }
         }
         report(&mut tools, rounds);
+    }
+
+    /// xorshift64*: enough randomness to vary the order of a handful of tools.
+    struct Shuffle(u64);
+
+    impl Shuffle {
+        fn seeded() -> Shuffle {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+            Shuffle(nanos | 1)
+        }
+
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        /// Fisher–Yates.
+        fn shuffle(&mut self, items: &mut [usize]) {
+            for i in (1..items.len()).rev() {
+                let j = (self.next() % (i as u64 + 1)) as usize;
+                items.swap(i, j);
+            }
+        }
     }
 
     fn run_once(argv: &[String]) -> Result<(), String> {
