@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::World;
 use stockade_core::backend::{CreateOptions, Runtime, Stdio};
-use stockade_linux::plan::net::veth_names;
+use stockade_linux::plan::net::host_ifname;
 
 /// The tests compare the whole ruleset, and every private environment adds to it: one
 /// test at a time.
@@ -279,7 +279,7 @@ fn a_published_port_answers_on_localhost_and_the_hosts_address() {
     );
     w.backend.create(&spec, &w.store, &running()).unwrap();
     let during = ruleset();
-    let owner = veth_names(name, &w.store.dir(name)).0;
+    let owner = host_ifname(name, &w.store.dir(name));
     assert!(during.contains(&format!("chain {owner}-pre")), "{during}");
     assert!(
         during.contains("dport 18080 dnat ip to 10.213.104.2:80"),
@@ -319,7 +319,7 @@ fn a_port_a_host_process_listens_on_is_refused_before_anything_is_made() {
         "{text}"
     );
     assert!(!w.store.dir(name).exists(), "state left behind");
-    let owner = veth_names(name, &w.store.dir(name)).0;
+    let owner = host_ifname(name, &w.store.dir(name));
     assert!(!std::path::Path::new("/sys/class/net").join(&owner).exists());
     assert_eq!(ruleset(), before);
 }
@@ -369,7 +369,7 @@ fn twenty_environments_with_published_ports_then_deleted_leave_the_ruleset_as_it
     stop_and_delete(&w, &names[0]);
     let rules = ruleset();
     for name in &names[1..] {
-        let owner = veth_names(name, &w.store.dir(name)).0;
+        let owner = host_ifname(name, &w.store.dir(name));
         assert!(
             rules.contains(&format!("chain {owner}-pre")),
             "{name}: {rules}"
@@ -566,7 +566,7 @@ fn the_host_end_of_a_private_link_takes_no_router_advertisements() {
         &private("10.213.108.2/30", "nat = false\n"),
     );
     w.backend.create(&spec, &w.store, &running()).unwrap();
-    let owner = veth_names(name, &w.store.dir(name)).0;
+    let owner = host_ifname(name, &w.store.dir(name));
     let accept_ra = fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{owner}/accept_ra"));
     stop_and_delete(&w, name);
     assert_eq!(accept_ra.expect("IPv6 on the host").trim(), "0");

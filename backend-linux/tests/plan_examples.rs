@@ -122,22 +122,13 @@ fn private_network() {
     );
     let host = p.network.host_interface().unwrap().to_string();
     assert!(host.starts_with("sk-x-") && host.len() == 12, "{host}");
-    let peer = host.replacen("sk-", "sp-", 1);
     let env = |ifname: &str| ifname.to_string();
     assert_eq!(
         p.network.steps,
         [
             NetStep::CreateVeth {
                 host: host.clone(),
-                peer: peer.clone()
-            },
-            NetStep::MoveToEnvironment {
-                ifname: peer.clone()
-            },
-            NetStep::Rename {
-                netns: Netns::Environment,
-                from: peer,
-                to: env("eth0")
+                inside: env("eth0")
             },
             NetStep::AddAddress {
                 netns: Netns::Environment,
@@ -364,8 +355,10 @@ fn json_has_stable_field_names_and_round_trips() {
     assert!(steps.contains(&json!({"op": "detach_old_root"})));
     assert!(steps.contains(&json!({"op": "symlink", "path": "/dev/ptmx", "to": "pts/ptmx"})));
     assert_eq!(value["network"]["mode"], "private");
+    assert_eq!(value["network"]["steps"][0]["op"], "create_veth");
+    assert_eq!(value["network"]["steps"][0]["inside"], "eth0");
     assert_eq!(
-        value["network"]["steps"][3],
+        value["network"]["steps"][1],
         json!({"op": "add_address", "netns": "environment", "ifname": "eth0", "address": "10.77.0.2/24"})
     );
     assert_eq!(

@@ -145,7 +145,7 @@ pub fn steps_in_child(plan: &NetworkPlan) -> &[NetStep] {
 /// `entry` before making it. Does nothing for other modes.
 ///
 /// Debug builds honour `STOCKADE_TEST_CRASH_AT=interface` (recorded, not made) and
-/// `network` (the pair exists, still wholly on the host).
+/// `network` (the pair exists).
 pub fn setup(
     plan: &NetworkPlan,
     pid: Pid,
@@ -237,37 +237,18 @@ pub fn delete_host_interface(name: &str) -> Result<(), NetError> {
 /// The namespace a step runs in.
 fn step_netns(step: &NetStep) -> Netns {
     match step {
-        NetStep::CreateVeth { .. } | NetStep::MoveToEnvironment { .. } => Netns::Host,
-        NetStep::Rename { netns, .. }
-        | NetStep::AddAddress { netns, .. }
+        NetStep::CreateVeth { .. } => Netns::Host,
+        NetStep::AddAddress { netns, .. }
         | NetStep::LinkUp { netns, .. }
         | NetStep::AddDefaultRoute { netns, .. } => *netns,
     }
 }
 
 /// One step over the socket of its namespace; `netns` is the environment's namespace,
-/// where `MoveToEnvironment` sends the link.
+/// where `CreateVeth` makes the inside end.
 fn apply_step(step: &NetStep, rtnl: &mut Rtnl, netns: BorrowedFd<'_>) -> io::Result<()> {
     match step {
-        NetStep::CreateVeth { host, peer } => rtnl.create_veth(host, peer),
-        NetStep::MoveToEnvironment { ifname } => {
-            let index = rtnl.index(ifname)?;
-            // The kernel takes its own reference on the namespace while handling the
-            // message; `netns` stays open across the call.
-            rtnl.set_link(
-                index,
-                LinkFlags::empty(),
-                vec![LinkAttribute::NetNsFd(netns.as_raw_fd())],
-            )
-        }
-        NetStep::Rename { from, to, .. } => {
-            let index = rtnl.index(from)?;
-            rtnl.set_link(
-                index,
-                LinkFlags::empty(),
-                vec![LinkAttribute::IfName(to.clone())],
-            )
-        }
+        NetStep::CreateVeth { host, inside } => rtnl.create_veth(host, inside, netns),
         NetStep::AddAddress {
             ifname, address, ..
         } => {
@@ -290,8 +271,8 @@ fn apply_step(step: &NetStep, rtnl: &mut Rtnl, netns: BorrowedFd<'_>) -> io::Res
 /// A step's error, with what to do about the usual causes.
 fn step_error(step: &NetStep, source: io::Error) -> NetError {
     let hint = match (step, source.raw_os_error()) {
-        (NetStep::CreateVeth { host, peer }, Some(libc::EEXIST)) => format!(
-            "; an interface named {host} or {peer} already exists on the host: an environment \
+        (NetStep::CreateVeth { host, .. }, Some(libc::EEXIST)) => format!(
+            "; an interface named {host} already exists on the host: an environment \
              of the same name under another state root, or a leftover of one \
              (ip link delete {host})"
         ),
@@ -421,10 +402,17 @@ impl Rtnl {
             .map_err(invalid)
     }
 
-    /// `RTM_NEWLINK` of kind veth named `host`, its peer named `peer`, both here.
-    fn create_veth(&mut self, host: &str, peer: &str) -> io::Result<()> {
+    /// `RTM_NEWLINK` of kind veth named `host`, here, its peer named `inside` made right in
+    /// namespace `netns` (no move of a made link, which waits out an RCU grace period).
+    /// The kernel takes its own reference on the namespace while handling the message.
+    fn create_veth(&mut self, host: &str, inside: &str, netns: BorrowedFd<'_>) -> io::Result<()> {
         let mut peer_msg = LinkMessage::default();
-        peer_msg.attributes.push(LinkAttribute::IfName(peer.into()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::IfName(inside.into()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(host.into()));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -508,7 +496,7 @@ fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::net::veth_names;
+    use crate::plan::net::host_ifname;
 
     fn private_plan() -> NetworkPlan {
         let spec =
@@ -527,12 +515,11 @@ mod tests {
             .filter(|s| step_netns(s) == Netns::Host)
             .map(ToString::to_string)
             .collect();
-        let (host, peer) = veth_names("web", std::path::Path::new("/run/stockade/web"));
+        let host = host_ifname("web", std::path::Path::new("/run/stockade/web"));
         assert_eq!(
             on_host,
             [
-                format!("[host] create veth pair {host} <-> {peer}"),
-                format!("[host] move {peer} into the environment's namespace"),
+                format!("[host] create veth pair {host} <-> eth0 (in the environment's namespace)"),
                 format!("[host] add address 10.77.0.1/30 to {host}"),
                 format!("[host] bring {host} up"),
             ]

@@ -5,7 +5,7 @@
 //! environment adds its published host ports there with `NLM_F_EXCL`, so the kernel itself
 //! refuses a port another environment holds, atomically with that environment's chains.
 //! Each environment then owns its chains, named after its host interface (unique per state
-//! root, see [`super::net::veth_names`]):
+//! root, see [`super::net::host_ifname`]):
 //!
 //! - `<if>-pre` (nat, prerouting, dstnat): a published port, reached from outside, is
 //!   DNATed to the environment;

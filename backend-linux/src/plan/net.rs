@@ -4,9 +4,10 @@
 //! - `none`: the new namespace starts with a `lo` that is down; bringing it up is all.
 //! - `host`: no network namespace, nothing to do.
 //! - `private`: a veth pair joins the environment to the host, point to point. The host
-//!   end keeps its name and gets the gateway address; the other end is moved into the
-//!   environment's namespace, renamed `eth0`, addressed, brought up, and carries the
-//!   default route via the gateway. Deleting the host end later removes the pair; the
+//!   end keeps its name and gets the gateway address; the other end is created right in
+//!   the environment's namespace as `eth0` (made on the host and moved there would cost a
+//!   network-namespace move, about 20 ms of RCU waiting), addressed, brought up, and
+//!   carries the default route via the gateway. Deleting the host end later removes the pair; the
 //!   namespace's end also dies with the namespace.
 //!
 //! These run in the parent once the child exists (it needs the child's PID to name the
@@ -19,8 +20,7 @@
 //! characters (fewer if it is shorter) and `<h>` the low 28 bits of the 64-bit FNV-1a hash
 //! of the state folder's path in 7 hex digits, e.g. `sk-web-1a2b3c4`. Hashing the folder,
 //! not the name, keeps two environments of the same name under different state roots
-//! (`--root`) apart. The peer is created as `sp-<p>-<h>` and only
-//! keeps that name until it is renamed `eth0` inside. The hash keeps names that share a
+//! (`--root`) apart. The hash keeps names that share a
 //! prefix apart; the prefix lets a human tell the interfaces apart in `ip link`.
 
 use std::fmt;
@@ -37,7 +37,7 @@ use super::firewall::{self, FirewallPlan};
 /// The name of the environment's end of a private link.
 pub const INSIDE_IFNAME: &str = "eth0";
 
-/// How every host end stockade makes begins (see [`veth_names`]); undo deletes no other.
+/// How every host end stockade makes begins (see [`host_ifname`]); undo deletes no other.
 pub const HOST_IFNAME_PREFIX: &str = "sk-";
 
 /// The longest interface name Linux accepts, in bytes (`IFNAMSIZ` less the NUL).
@@ -86,27 +86,14 @@ impl fmt::Display for Netns {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum NetStep {
-    /// Create a veth pair in the host namespace (`RTM_NEWLINK`, kind `veth`).
+    /// Create a veth pair from the host (`RTM_NEWLINK`, kind `veth`): one end on the host,
+    /// the other made directly in the environment's namespace (the peer's
+    /// `IFLA_NET_NS_FD`).
     CreateVeth {
         /// The end that stays on the host.
         host: String,
-        /// The end that moves into the environment.
-        peer: String,
-    },
-    /// Move an interface from the host into the environment's namespace
-    /// (`IFLA_NET_NS_FD`).
-    MoveToEnvironment {
-        /// The interface.
-        ifname: String,
-    },
-    /// Rename an interface (it must be down).
-    Rename {
-        /// Where the interface is.
-        netns: Netns,
-        /// Its current name.
-        from: String,
-        /// Its new name.
-        to: String,
+        /// The end's name inside the environment.
+        inside: String,
     },
     /// Add an address with its prefix length (`RTM_NEWADDR`).
     AddAddress {
@@ -138,13 +125,10 @@ pub enum NetStep {
 impl fmt::Display for NetStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetStep::CreateVeth { host, peer } => {
-                write!(f, "[host] create veth pair {host} <-> {peer}")
-            }
-            NetStep::MoveToEnvironment { ifname } => {
-                write!(f, "[host] move {ifname} into the environment's namespace")
-            }
-            NetStep::Rename { netns, from, to } => write!(f, "[{netns}] rename {from} to {to}"),
+            NetStep::CreateVeth { host, inside } => write!(
+                f,
+                "[host] create veth pair {host} <-> {inside} (in the environment's namespace)"
+            ),
             NetStep::AddAddress {
                 netns,
                 ifname,
@@ -227,14 +211,11 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// The veth names of an environment: (host end, temporary peer name). See the module.
-pub fn veth_names(name: &str, state_dir: &Path) -> (String, String) {
+/// The host end's name of an environment's veth pair. See the module.
+pub fn host_ifname(name: &str, state_dir: &Path) -> String {
     let prefix: String = name.chars().take(4).collect();
     let hash = instance_hash(state_dir);
-    (
-        format!("{HOST_IFNAME_PREFIX}{prefix}-{hash:07x}"),
-        format!("sp-{prefix}-{hash:07x}"),
-    )
+    format!("{HOST_IFNAME_PREFIX}{prefix}-{hash:07x}")
 }
 
 /// The network steps of a spec.
@@ -257,20 +238,12 @@ pub fn plan(spec: &Spec, state_dir: &Path) -> Result<NetworkPlan, NetPlanError> 
             if host_address.max_prefix_len() != address.max_prefix_len() {
                 return Err(NetPlanError::GatewayFamily { address, gateway });
             }
-            let (host, peer) = veth_names(&spec.name, state_dir);
+            let host = host_ifname(&spec.name, state_dir);
             firewall = firewall::plan(spec, &host, address);
             vec![
                 NetStep::CreateVeth {
                     host: host.clone(),
-                    peer: peer.clone(),
-                },
-                NetStep::MoveToEnvironment {
-                    ifname: peer.clone(),
-                },
-                NetStep::Rename {
-                    netns: Netns::Environment,
-                    from: peer,
-                    to: INSIDE_IFNAME.into(),
+                    inside: INSIDE_IFNAME.into(),
                 },
                 NetStep::AddAddress {
                     netns: Netns::Environment,
@@ -339,14 +312,12 @@ mod tests {
             "[network]\nmode = \"private\"\naddress = \"10.77.0.2/24\"\ngateway = \"10.77.0.1\"\nnat = false\n",
         ))
         .unwrap();
-        let (host, peer) = veth_names("web", Path::new(DIR));
+        let host = host_ifname("web", Path::new(DIR));
         assert_eq!(plan.host_interface(), Some(host.as_str()));
         assert_eq!(
             plan.describe(),
             [
-                format!("[host] create veth pair {host} <-> {peer}"),
-                format!("[host] move {peer} into the environment's namespace"),
-                format!("[environment] rename {peer} to eth0"),
+                format!("[host] create veth pair {host} <-> eth0 (in the environment's namespace)"),
                 "[environment] add address 10.77.0.2/24 to eth0".into(),
                 "[environment] bring eth0 up".into(),
                 "[environment] default route via 10.77.0.1 dev eth0".into(),
@@ -369,7 +340,7 @@ mod tests {
         .unwrap();
         assert!(plan.steps.contains(&NetStep::AddAddress {
             netns: Netns::Host,
-            ifname: veth_names("web", Path::new(DIR)).0,
+            ifname: host_ifname("web", Path::new(DIR)),
             address: "10.9.0.2/30".parse().unwrap(),
         }));
     }
@@ -409,29 +380,27 @@ mod tests {
     }
 
     #[test]
-    fn veth_names_are_short_stable_and_distinct() {
+    fn host_ifnames_are_short_stable_and_distinct() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        let (host, peer) = veth_names("web", Path::new(DIR));
+        let host = host_ifname("web", Path::new(DIR));
         assert_eq!(
             host,
             format!("sk-web-{:07x}", fnv1a64(DIR.as_bytes()) & 0x0fff_ffff)
         );
-        assert_eq!(&peer[..2], "sp");
-        assert_eq!(host[2..], peer[2..]);
         let long = "a-very-long-environment-name-that-goes-on-and-on-for-sixty-four-b";
         for name in ["w", "web", long, "web-production-1", "web-production-2"] {
             let dir = Path::new("/run/stockade").join(name);
-            let (h, p) = veth_names(name, &dir);
-            assert!(h.len() <= MAX_IFNAME && p.len() <= MAX_IFNAME, "{h} {p}");
-            assert_eq!(veth_names(name, &dir), (h, p), "deterministic");
+            let h = host_ifname(name, &dir);
+            assert!(h.len() <= MAX_IFNAME, "{h}");
+            assert_eq!(host_ifname(name, &dir), h, "deterministic");
         }
-        let at = |name: &str| veth_names(name, &Path::new("/run/stockade").join(name)).0;
+        let at = |name: &str| host_ifname(name, &Path::new("/run/stockade").join(name));
         assert_eq!(at(long).len(), 15);
         assert_ne!(at("web-production-1"), at("web-production-2"));
         assert_ne!(
-            veth_names("web", Path::new("/run/stockade/web")).0,
-            veth_names("web", Path::new("/tmp/other/web")).0,
+            host_ifname("web", Path::new("/run/stockade/web")),
+            host_ifname("web", Path::new("/tmp/other/web")),
             "same name under another state root"
         );
     }
