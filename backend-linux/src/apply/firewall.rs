@@ -26,8 +26,9 @@
 //! raw sockets advertise itself as the host's IPv6 router.
 //!
 //! # Undo and the shared table
-//! [`teardown`] deletes the environment's chains and port elements by name, each on its
-//! own so one already gone (`ENOENT`) does not stop the rest, then tries to delete the
+//! [`teardown`] deletes the environment's chains (those a lookup finds) and port elements
+//! in one transaction, falling back to one at a time if something is already gone
+//! (`ENOENT`) so that does not stop the rest, then tries to delete the
 //! port sets and the table with `NLM_F_NONREC`: the kernel refuses (`EBUSY`) while another
 //! environment's chains or ports remain. The environment that removes the table restores
 //! the forwarding switches to the values saved in the table's user data when it was made
@@ -339,6 +340,10 @@ pub fn teardown(owner: &str, ports: &[String]) -> Result<(), FirewallError> {
     let _lock = lock()?;
     let mut nfnl = Nfnl::open().map_err(nft_error("open a netfilter socket"))?;
     let gone = |e: &io::Error| e.raw_os_error() == Some(libc::ENOENT);
+    // Every nftables commit waits for the kernel (10–20 ms here), so the chains that exist
+    // are looked up first (no transaction) and deleted with the port elements in one
+    // batch; one deletion at a time only if that batch meets something already gone.
+    let mut deletions = Vec::new();
     for hook in [
         Hook::Forward,
         Hook::Postrouting,
@@ -346,17 +351,24 @@ pub fn teardown(owner: &str, ports: &[String]) -> Result<(), FirewallError> {
         Hook::Prerouting,
     ] {
         let chain = format!("{owner}-{}", hook.suffix());
-        let msg = Msg::new(
-            MsgType::DelChain,
+        let lookup = Msg::new(
+            MsgType::GetChain,
             NFPROTO_INET,
             0,
             nft::chain_ref(TABLE, &chain),
         );
-        match nfnl.batch(&[msg]) {
-            Err((_, e)) if !gone(&e) => {
-                return Err(nft_error(format!("delete chain {chain}"))(e));
-            }
-            _ => {}
+        match nfnl.get(&lookup) {
+            Ok(_) => deletions.push((
+                format!("delete chain {chain}"),
+                Msg::new(
+                    MsgType::DelChain,
+                    NFPROTO_INET,
+                    0,
+                    nft::chain_ref(TABLE, &chain),
+                ),
+            )),
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(nft_error(format!("look up chain {chain}"))(e)),
         }
     }
     for port in ports {
@@ -364,17 +376,36 @@ pub fn teardown(owner: &str, ports: &[String]) -> Result<(), FirewallError> {
             continue;
         };
         let set = port_set(protocol);
-        let msg = Msg::new(
-            MsgType::DelSetElem,
-            NFPROTO_INET,
-            0,
-            nft::port_element(TABLE, set, number),
-        );
-        match nfnl.batch(&[msg]) {
-            Err((_, e)) if !gone(&e) => {
-                return Err(nft_error(format!("release port {port}"))(e));
+        deletions.push((
+            format!("release port {port}"),
+            Msg::new(
+                MsgType::DelSetElem,
+                NFPROTO_INET,
+                0,
+                nft::port_element(TABLE, set, number),
+            ),
+        ));
+    }
+    let msgs: Vec<Msg> = deletions.iter().map(|(_, m)| m.clone()).collect();
+    match if msgs.is_empty() {
+        Ok(())
+    } else {
+        nfnl.batch(&msgs)
+    } {
+        Ok(()) => {}
+        Err((_, e)) if gone(&e) => {
+            for (what, msg) in &deletions {
+                match nfnl.batch(std::slice::from_ref(msg)) {
+                    Err((_, e)) if !gone(&e) => return Err(nft_error(what.clone())(e)),
+                    _ => {}
+                }
             }
-            _ => {}
+        }
+        Err((i, e)) => {
+            let what = deletions
+                .get(i)
+                .map_or("delete the environment's rules", |d| d.0.as_str());
+            return Err(nft_error(what.to_string())(e));
         }
     }
     remove_table_if_unused(&mut nfnl)

@@ -56,6 +56,8 @@ pub enum MsgType {
     DelTable = 2,
     /// `NFT_MSG_NEWCHAIN`.
     NewChain = 3,
+    /// `NFT_MSG_GETCHAIN`.
+    GetChain = 4,
     /// `NFT_MSG_DELCHAIN`.
     DelChain = 5,
     /// `NFT_MSG_NEWRULE`.
