@@ -21,8 +21,7 @@ use stockade_core::spec::{Network, NetworkMode};
 use crate::plan::exec::{EnvValue, EnvVar, ExecStep, Id, CLOSE_FROM};
 use crate::plan::jail::{self, JailParam, JailValue, KERNEL_DEFAULT_ALLOW, SECURELEVEL};
 use crate::plan::mount::{
-    host_path, FsType, IovPair, IovValue, MountOrigin, MountStep, Nmount, JAIL_DEVFS_RULESET,
-    MKDIR_MODE,
+    host_path, FsType, IovValue, MountOrigin, MountStep, Nmount, JAIL_DEVFS_RULESET, MKDIR_MODE,
 };
 use crate::plan::{net, FreebsdPlan, JAIL_ROOT_DIR};
 
@@ -124,10 +123,10 @@ pub fn translate(spec: &OciSpec, ctx: &TranslateContext) -> Result<FreebsdPlan, 
         path: jail_path.clone(),
         mode: MKDIR_MODE,
     }];
-    let mut root_mount = nmount(FsType::Nullfs, jail_path.clone(), MountOrigin::Root);
-    push(&mut root_mount, "target", IovValue::Path(root_source));
+    let mut root_mount = Nmount::new(FsType::Nullfs, jail_path.clone(), MountOrigin::Root);
+    root_mount.push("target", IovValue::Path(root_source));
     if root.readonly() == Some(true) {
-        push(&mut root_mount, "ro", IovValue::Flag);
+        root_mount.push("ro", IovValue::Flag);
     }
     mounts.push(MountStep::Mount(root_mount));
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
@@ -226,28 +225,6 @@ fn jail_params(id: &str, jail_path: &Path, hostname: &str, vnet: bool) -> Vec<Ja
     params
 }
 
-fn nmount(fstype: FsType, fspath: PathBuf, origin: MountOrigin) -> Nmount {
-    Nmount {
-        fstype,
-        iov: vec![
-            IovPair {
-                name: "fstype",
-                value: IovValue::Str(fstype.as_str().to_string()),
-            },
-            IovPair {
-                name: "fspath",
-                value: IovValue::Path(fspath.clone()),
-            },
-        ],
-        fspath,
-        origin,
-    }
-}
-
-fn push(m: &mut Nmount, name: &'static str, value: IovValue) {
-    m.iov.push(IovPair { name, value });
-}
-
 /// An absolute destination without `..`, so it stays under the jail path.
 fn checked_destination(p: &Path, key: &str) -> Result<PathBuf, TranslateError> {
     let bad = !p.is_absolute()
@@ -294,7 +271,7 @@ fn mount(
             "id-mapped mounts do not exist on FreeBSD: remove them",
         ));
     }
-    let mut n = nmount(
+    let mut n = Nmount::new(
         kind,
         host_path(jail_path, inside),
         MountOrigin::Spec(index + 1),
@@ -311,9 +288,9 @@ fn mount(
                         "a nullfs (bind) mount needs an absolute host folder",
                     )
                 })?;
-            push(&mut n, "target", IovValue::Path(source.clone()));
+            n.push("target", IovValue::Path(source.clone()));
         }
-        other => push(&mut n, "from", IovValue::Str(other.as_str().to_string())),
+        other => n.push("from", IovValue::Str(other.as_str().to_string())),
     }
     let mut readonly = false;
     let mut ruleset = None;
@@ -327,8 +304,8 @@ fn mount(
             ("ro", None, _) => readonly = true,
             ("rw", None, _) => readonly = false,
             ("bind" | "rbind", None, FsType::Nullfs) => {}
-            ("nosuid", None, _) => push(&mut n, "nosuid", IovValue::Flag),
-            ("noexec", None, _) => push(&mut n, "noexec", IovValue::Flag),
+            ("nosuid", None, _) => n.push("nosuid", IovValue::Flag),
+            ("noexec", None, _) => n.push("noexec", IovValue::Flag),
             // FreeBSD has no mount propagation: every mount is private already.
             ("private" | "rprivate", None, _) => {}
             // The tmpfs starts empty, which is what podman's notmpcopyup asks for.
@@ -336,12 +313,12 @@ fn mount(
             // FreeBSD honours device nodes only on devfs: nodev holds everywhere else.
             ("nodev", None, kind) if kind != FsType::Devfs => {}
             ("size", Some(v), FsType::Tmpfs) if valid_size(v) => {
-                push(&mut n, "size", IovValue::Str(v.to_string()))
+                n.push("size", IovValue::Str(v.to_string()))
             }
             ("mode", Some(v), FsType::Tmpfs)
                 if !v.is_empty() && u32::from_str_radix(v, 8).is_ok_and(|m| m <= 0o7777) =>
             {
-                push(&mut n, "mode", IovValue::Str(v.to_string()))
+                n.push("mode", IovValue::Str(v.to_string()))
             }
             ("ruleset", Some(v), FsType::Devfs) if v.parse::<u32>().is_ok() => {
                 ruleset = Some(v.to_string())
@@ -361,10 +338,10 @@ fn mount(
     }
     if kind == FsType::Devfs {
         let ruleset = ruleset.unwrap_or_else(|| JAIL_DEVFS_RULESET.to_string());
-        push(&mut n, "ruleset", IovValue::Str(ruleset));
+        n.push("ruleset", IovValue::Str(ruleset));
     }
     if readonly {
-        push(&mut n, "ro", IovValue::Flag);
+        n.push("ro", IovValue::Flag);
     }
     Ok(n)
 }

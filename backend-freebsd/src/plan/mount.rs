@@ -190,7 +190,8 @@ pub struct Nmount {
 }
 
 impl Nmount {
-    fn new(fstype: FsType, fspath: PathBuf, origin: MountOrigin) -> Nmount {
+    /// An nmount(2) call of `fstype` on `fspath`, before its options.
+    pub(crate) fn new(fstype: FsType, fspath: PathBuf, origin: MountOrigin) -> Nmount {
         Nmount {
             fstype,
             iov: vec![
@@ -208,7 +209,8 @@ impl Nmount {
         }
     }
 
-    fn push(&mut self, name: &'static str, value: IovValue) {
+    /// Appends one name/value pair to the list.
+    pub(crate) fn push(&mut self, name: &'static str, value: IovValue) {
         self.iov.push(IovPair { name, value });
     }
 

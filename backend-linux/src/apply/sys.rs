@@ -423,6 +423,12 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<Vec<u8>>>
             buf.len(),
         )
     };
+    xattr_value(rc, buf)
+}
+
+/// What a getxattr call that filled `buf` returned (`rc`): the value, or `None` for no
+/// such attribute (`ENODATA`) or none on that file system (`ENOTSUP`).
+fn xattr_value(rc: libc::ssize_t, mut buf: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
     match ret(rc as libc::c_long) {
         Ok(n) => {
             buf.truncate(n as usize);
@@ -450,12 +456,5 @@ pub fn getxattr(path: &std::path::Path, name: &CStr) -> io::Result<Option<Vec<u8
             buf.len(),
         )
     };
-    match ret(rc as libc::c_long) {
-        Ok(n) => {
-            buf.truncate(n as usize);
-            Ok(Some(buf))
-        }
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENODATA | libc::ENOTSUP)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    xattr_value(rc, buf)
 }
