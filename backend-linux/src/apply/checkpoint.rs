@@ -454,6 +454,11 @@ fn host_root(
         move |source: nix::errno::Errno| CheckpointError::HostRoot { path, source }
     };
     fs::create_dir_all(rootfs).map_err(at(rootfs))?;
+    // Recorded before it is made, as every resource is: a crash or a failed save between
+    // the two must not leave a mount that delete does not know of.
+    entry.record(Resource::Mount {
+        path: rootfs.clone(),
+    })?;
     nix::mount::mount(
         Some("tmpfs"),
         rootfs,
@@ -462,9 +467,6 @@ fn host_root(
         Some("mode=0755"),
     )
     .map_err(failed(rootfs))?;
-    entry.record(Resource::Mount {
-        path: rootfs.clone(),
-    })?;
     let mut covered: Vec<&Path> = Vec::new();
     for step in &plan.mounts.steps {
         let (target, link) = match step {
