@@ -286,18 +286,7 @@ impl Layer {
                 // The target is stored as written: it is only ever resolved inside the
                 // environment, whose root it cannot leave; this code never follows it.
                 rfs::symlinkat(&target, &parent, &name).at(&rel)?;
-                if self.as_root {
-                    if let Some((u, g)) = owner {
-                        rfs::chownat(
-                            &parent,
-                            &name,
-                            Some(rfs::Uid::from_raw(u)),
-                            Some(rfs::Gid::from_raw(g)),
-                            AtFlags::SYMLINK_NOFOLLOW,
-                        )
-                        .at(&rel)?;
-                    }
-                }
+                self.chown_entry(&parent, &name, owner, &rel)?;
                 rfs::utimensat(&parent, &name, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
                     .at(&rel)?;
             }
@@ -345,18 +334,7 @@ impl Layer {
                 .at(&rel)?;
                 // The FIFO was just made under this name (mknodat fails on an existing
                 // one), so these *at calls name it and nothing else.
-                if self.as_root {
-                    if let Some((u, g)) = owner {
-                        rfs::chownat(
-                            &parent,
-                            &name,
-                            Some(rfs::Uid::from_raw(u)),
-                            Some(rfs::Gid::from_raw(g)),
-                            AtFlags::SYMLINK_NOFOLLOW,
-                        )
-                        .at(&rel)?;
-                    }
-                }
+                self.chown_entry(&parent, &name, owner, &rel)?;
                 rfs::chmodat(&parent, &name, file_mode(mode), AtFlags::empty()).at(&rel)?;
                 rfs::utimensat(&parent, &name, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
                     .at(&rel)?;
@@ -397,6 +375,28 @@ impl Layer {
         }
         rfs::fchmod(fd, file_mode(mode)).at(rel)?;
         rfs::futimens(fd, &times(mtime)).at(rel)
+    }
+
+    /// Gives entry `name` of folder `parent` (just made by this layer, so the name is it)
+    /// its owner, never following it; only when unpacking as root.
+    fn chown_entry(
+        &self,
+        parent: &OwnedFd,
+        name: &std::ffi::OsStr,
+        owner: Option<(u32, u32)>,
+        rel: &Path,
+    ) -> Result<(), UnpackError> {
+        let (true, Some((u, g))) = (self.as_root, owner) else {
+            return Ok(());
+        };
+        rfs::chownat(
+            parent,
+            name,
+            Some(rfs::Uid::from_raw(u)),
+            Some(rfs::Gid::from_raw(g)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .at(rel)
     }
 
     /// Opens folder `rel` of the layer, one component at a time without following
