@@ -34,16 +34,15 @@ use std::io::{self, Read as _};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::SystemTime;
 
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{chdir, setgid, setgroups, setsid, setuid, Gid, Uid};
 use stockade_core::backend::Stdio;
-use stockade_core::logs::{LogWriter, Stream as LogStream, ATTACH_SOCKET, DEFAULT_CAP};
+use stockade_core::logs::{LogWriter, ATTACH_SOCKET, DEFAULT_CAP};
 use stockade_core::state::{StateStore, Status};
 use stockade_term::launch::Handoff;
-use stockade_term::monitor::{Sink, Sources, Stream as MonitorStream};
+use stockade_term::monitor::{LogSink, Sources};
 
 use crate::kernel::Jid;
 use crate::lifecycle::exit_of;
@@ -304,22 +303,6 @@ pub fn monitor_main(h: Handoff) -> ! {
         }
     }
     proc::exit_child(0)
-}
-
-/// The log sink of the monitor.
-struct LogSink(Option<LogWriter>);
-
-impl Sink for LogSink {
-    fn output(&mut self, stream: MonitorStream, bytes: &[u8]) {
-        let stream = match stream {
-            MonitorStream::Out => LogStream::Out,
-            MonitorStream::Err => LogStream::Err,
-        };
-        if let Some(w) = &mut self.0 {
-            // A full disk must not stop the process: the output is dropped instead.
-            let _ = w.write(stream, bytes, SystemTime::now());
-        }
-    }
 }
 
 /// Logs the output until every source is closed; for a terminal, serves `attach`. There

@@ -8,14 +8,13 @@
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::time::SystemTime;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use stockade_core::logs::{LogWriter, Stream as LogStream, DEFAULT_CAP};
+use stockade_core::logs::{LogWriter, DEFAULT_CAP};
 use stockade_core::state::{StateStore, Status};
 use stockade_term::launch::Handoff;
-use stockade_term::monitor::{Sink, Sources, Stream as MonitorStream};
+use stockade_term::monitor::{LogSink, Sources};
 
 use super::spawn::{attach_socket, exit_of, read_report};
 use super::sys;
@@ -59,22 +58,6 @@ pub fn main(h: Handoff) -> ! {
         }
     }
     sys::exit_now(0)
-}
-
-/// The log in the state folder, as the monitor's sink.
-struct LogSink(Option<LogWriter>);
-
-impl Sink for LogSink {
-    fn output(&mut self, stream: MonitorStream, bytes: &[u8]) {
-        let stream = match stream {
-            MonitorStream::Out => LogStream::Out,
-            MonitorStream::Err => LogStream::Err,
-        };
-        if let Some(w) = &mut self.0 {
-            // A full disk must not stop the process: the output is dropped instead.
-            let _ = w.write(stream, bytes, SystemTime::now());
-        }
-    }
 }
 
 /// Logs the output until the process ends; for a terminal, serves `attach` meanwhile.

@@ -6,9 +6,10 @@
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rustix::event::{PollFd, PollFlags};
+use stockade_core::logs::{LogWriter, Stream as LogStream};
 
 use crate::attach::{Frame, FrameReader};
 use crate::pty;
@@ -26,6 +27,23 @@ pub enum Stream {
 pub trait Sink {
     /// One chunk, as read.
     fn output(&mut self, stream: Stream, bytes: &[u8]);
+}
+
+/// The sink of a detached environment's monitor: its log in the state folder
+/// (`output.log`), or nothing when that could not be opened.
+pub struct LogSink(pub Option<LogWriter>);
+
+impl Sink for LogSink {
+    fn output(&mut self, stream: Stream, bytes: &[u8]) {
+        let stream = match stream {
+            Stream::Out => LogStream::Out,
+            Stream::Err => LogStream::Err,
+        };
+        if let Some(w) = &mut self.0 {
+            // A full disk must not stop the process: the output is dropped instead.
+            let _ = w.write(stream, bytes, SystemTime::now());
+        }
+    }
 }
 
 /// What the monitor reads and serves.
