@@ -38,6 +38,8 @@
 
 use std::fs;
 use std::io::{self, Read as _, Write as _};
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsFd as _, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -249,9 +251,31 @@ pub fn criu_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("criu"))
 }
 
-fn new_criu(op: &'static str, dir: &Path) -> Result<rust_criu::Criu, CheckpointError> {
+fn new_criu(op: &'static str, dir: &Path) -> Result<CriuRpc, CheckpointError> {
     rust_criu::Criu::new_with_criu_path(criu_binary().display().to_string())
+        .map(|c| CriuRpc(ManuallyDrop::new(c)))
         .map_err(|e| criu(op, dir, "", &e))
+}
+
+/// A rust-criu client that is never dropped. rust-criu 0.4 closes its socket's fd number
+/// twice — once when a request ends, again in `Drop` — and by then that number may be
+/// another descriptor of this process (a state lock, a test thread's file: Rust aborts
+/// with "IO Safety violation" when that one is closed later). Not dropping it leaves one
+/// socket to the exited `criu swrk` open instead, which the exec'd monitor and the
+/// creator's close_range never pass on.
+struct CriuRpc(ManuallyDrop<rust_criu::Criu>);
+
+impl Deref for CriuRpc {
+    type Target = rust_criu::Criu;
+    fn deref(&self) -> &rust_criu::Criu {
+        &self.0
+    }
+}
+
+impl DerefMut for CriuRpc {
+    fn deref_mut(&mut self) -> &mut rust_criu::Criu {
+        &mut self.0
+    }
 }
 
 /// `stockade checkpoint NAME --out DIR`: plans the environment from its spec file (for
